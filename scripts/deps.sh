@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs (as root, from Debian's archive) every package pmp builds, runs and tests with.
+# Sourced by setup.sh and test.sh; a no-op when everything is there already.
+set -euo pipefail
+
+PMP_PACKAGES=(
+  # build
+  gcc make cmake pkg-config libslurm-dev libzmq3-dev libcmocka-dev valgrind
+  # the local cluster: Slurm, munge, PMIx and Open MPI
+  slurm-wlm munge libpmix-dev libopenmpi-dev openmpi-bin
+  # Python side, all from Debian (there is no PyPI here)
+  python3 python3-dev python3-pytest python3-cloudpickle python3-zmq python3-mpi4py python3-numpy
+)
+
+pmp_install_deps() {
+  local missing=()
+  local pkg
+  for pkg in "${PMP_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "pmp: missing packages: ${missing[*]}; install them as root (apt-get install ${missing[*]})" >&2
+    return 1
+  fi
+  echo "pmp: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Every test of pmp: installs what is missing, builds (a normal build, which the local
+# cluster loads, and the ASan+UBSan build), starts the local cluster if it is down, runs
+# the CMocka suites (plain, under valgrind, under the sanitizers) and the pytest suites
+# on the cluster. Prints each summary; exits non-zero on any failure.
+set -uo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+source "$repo/scripts/deps.sh"
+jobs=$(nproc)
+failed=()
+
+step() { echo; echo "== $*"; }
+
+pmp_install_deps || exit 1
+
+step "build (RelWithDebInfo, -Werror): build/"
+cmake -S "$repo" -B "$repo/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPMP_WERROR=ON >/dev/null &&
+  cmake --build "$repo/build" -j "$jobs" >/dev/null || { echo "pmp: the build failed"; exit 1; }
+step "build (Sanitize: ASan + UBSan, -Werror): build-sanitize/"
+cmake -S "$repo" -B "$repo/build-sanitize" -DCMAKE_BUILD_TYPE=Sanitize -DPMP_WERROR=ON >/dev/null &&
+  cmake --build "$repo/build-sanitize" -j "$jobs" >/dev/null || { echo "pmp: the sanitizer build failed"; exit 1; }
+
+step "local cluster"
+"$repo/scripts/cluster.sh" status >/dev/null 2>&1 || "$repo/scripts/cluster.sh" start || exit 1
+"$repo/scripts/cluster.sh" status
+
+step "CMocka unit tests, plain and under valgrind (ctest, build/)"
+(cd "$repo/build" && ctest --output-on-failure -j "$jobs") || failed+=("ctest build/")
+step "CMocka unit tests under ASan + UBSan (ctest, build-sanitize/)"
+(cd "$repo/build-sanitize" && ctest --output-on-failure -j "$jobs") || failed+=("ctest build-sanitize/")
+
+step "pytest on the local cluster (tests/cluster)"
+(cd "$repo" && /usr/bin/python3 -m pytest -p no:cacheprovider -q tests/cluster) || failed+=("pytest tests/cluster")
+
+echo
+if [ ${#failed[@]} -ne 0 ]; then
+  echo "pmp: FAILED: ${failed[*]} (see the output above)"
+  exit 1
+fi
+echo "pmp: all test suites passed"

@@ -1,0 +1,67 @@
+/* The machine as the plugin sees it: affinity system calls and sysfs topology. */
+#include "sysdeps.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static int get_affinity(cpu_set_t *set)
+{
+	return sched_getaffinity(0, sizeof(*set), set);
+}
+
+static int set_affinity(const cpu_set_t *set)
+{
+	return sched_setaffinity(0, sizeof(*set), set);
+}
+
+/* /sys/devices/system/cpu/cpu<cpu>/topology/<name> */
+static int read_topology_id(int cpu, const char *name, int *out)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%d/topology/%s", cpu, name);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	int rc = fscanf(f, "%d", out) == 1 ? 0 : -1;
+	fclose(f);
+	return rc;
+}
+
+static void online_cpus(cpu_set_t *online)
+{
+	char buf[4096] = "";
+	FILE *f = fopen("/sys/devices/system/cpu/online", "r");
+	if (f) {
+		if (!fgets(buf, sizeof(buf), f))
+			buf[0] = '\0';
+		fclose(f);
+	}
+	buf[strcspn(buf, "\n")] = '\0';
+	if (pmp_cpulist_parse(buf, online) == 0 && CPU_COUNT(online) > 0)
+		return;
+	CPU_ZERO(online);
+	long n = sysconf(_SC_NPROCESSORS_CONF);
+	for (long c = 0; c < n && c < CPU_SETSIZE; c++)
+		CPU_SET((size_t)c, online);
+}
+
+static void topology(struct pmp_topology *t)
+{
+	static int package[CPU_SETSIZE], core[CPU_SETSIZE];
+	cpu_set_t online;
+
+	online_cpus(&online);
+	for (int c = 0; c < CPU_SETSIZE; c++) {
+		if (!CPU_ISSET((size_t)c, &online))
+			continue;
+		if (read_topology_id(c, "physical_package_id", &package[c]) < 0 ||
+		    read_topology_id(c, "core_id", &core[c]) < 0) {
+			pmp_topology_identity(t, &online);
+			return;
+		}
+	}
+	pmp_topology_from_ids(t, &online, package, core);
+}
+
+struct pmp_sys pmp_sys = {get_affinity, set_affinity, topology};

@@ -1,0 +1,77 @@
+"""Integration tests on the real local Slurm cluster started by scripts/cluster.sh.
+
+Nothing here is mocked: real slurmctld and slurmd daemons, real srun/sbatch/salloc,
+and the freshly built spank_pmp.so loaded through the cluster's plugstack.conf.
+"""
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CLUSTER = REPO / "scripts" / "cluster.sh"
+REPORT = Path(__file__).with_name("report_task.py")
+PYTHON = "/usr/bin/python3"  # Debian's interpreter, on every node
+TIMEOUT = 120
+
+
+def _cluster_env():
+    out = subprocess.run([str(CLUSTER), "env"], check=True, capture_output=True, text=True).stdout
+    env = dict(os.environ)
+    for line in out.splitlines():
+        parts = shlex.split(line)
+        if parts and parts[0] == "export":
+            for assignment in parts[1:]:
+                name, _, value = assignment.partition("=")
+                env[name] = value
+    # A test run from inside an allocation must not leak it into the jobs it starts.
+    for name in list(env):
+        if name.startswith(("SLURM_", "PMP_", "SPANK_", "OMP_", "_SLURM_SPANK")) and name != "SLURM_CONF":
+            del env[name]
+    return env
+
+
+@pytest.fixture(scope="session")
+def slurm_env():
+    status = subprocess.run([str(CLUSTER), "status"], capture_output=True, text=True)
+    if status.returncode != 0:
+        pytest.exit("pmp: the local cluster is not up: run scripts/cluster.sh start (or scripts/test.sh)\n"
+                    + status.stdout + status.stderr, returncode=1)
+    return _cluster_env()
+
+
+class Slurm:
+    """Runs Slurm commands against the local cluster."""
+
+    def __init__(self, env, tmp_path):
+        self.env = env
+        self.tmp_path = tmp_path
+
+    def run(self, *args, env=None, input=None, timeout=TIMEOUT):
+        full_env = dict(self.env)
+        full_env.update(env or {})
+        return subprocess.run([str(a) for a in args], capture_output=True, text=True, env=full_env,
+                              input=input, timeout=timeout, cwd=self.tmp_path)
+
+    def reports(self, *srun_args, env=None):
+        """srun report_task.py in every task; returns one dict per task, by task id."""
+        proc = self.run("srun", *srun_args, PYTHON, REPORT, env=env)
+        assert proc.returncode == 0, proc.stderr
+        tasks = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+        return sorted(tasks, key=lambda t: t["task"]), proc
+
+
+@pytest.fixture
+def slurm(slurm_env, tmp_path):
+    return Slurm(slurm_env, tmp_path)
+
+
+def pmp_lines(text):
+    return [line for line in text.splitlines() if line.startswith("pmp: ")]
+
+
+sys.path.insert(0, str(Path(__file__).parent))
