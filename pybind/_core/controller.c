@@ -1,0 +1,426 @@
+/* Controller and Spec: the controller side of libpmp for Python.
+ *
+ * libpmp's I/O thread calls deliver() with each batch of events: it takes the GIL once
+ * per batch and hands the executor a list of (kind, task, worker, status, message, text).
+ * While the I/O thread runs it holds a reference to its Controller, given back in
+ * join(), so a Controller is never freed under its own thread. */
+#include "core.h"
+
+#define BIG_FRAMES (64 * 1024) /* copies larger than this run without the GIL */
+
+typedef struct {
+	PyObject_HEAD
+	pmp_spec *spec;
+} SpecObject;
+
+typedef struct {
+	PyObject_HEAD
+	pmp_controller *ctl;
+	PyObject *on_events;
+	bool thread_ref; /* the I/O thread's reference to self, until join() */
+} ControllerObject;
+
+/* ---------- Spec ---------- */
+
+static void spec_dealloc(SpecObject *self)
+{
+	PyTypeObject *tp = Py_TYPE(self);
+	pmp_spec_unref(self->spec);
+	tp->tp_free(self);
+	Py_DECREF(tp);
+}
+
+static PyType_Slot spec_slots[] = {
+	{Py_tp_doc, "How to start a worker process (Controller.spec())."},
+	{Py_tp_dealloc, spec_dealloc},
+	{0, NULL},
+};
+
+static PyType_Spec spec_spec = {
+	.name = "pmp._core.Spec",
+	.basicsize = sizeof(SpecObject),
+	.flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION | Py_TPFLAGS_IMMUTABLETYPE,
+	.slots = spec_slots,
+};
+
+/* A NULL-terminated array of strings from a sequence of str/bytes/PathLike; *keep
+ * holds the encoded bytes objects alive. */
+static char **strv_from(PyObject *seq, PyObject **keep)
+{
+	PyObject *fast = PySequence_Fast(seq, "expected a sequence of strings");
+	if (!fast)
+		return NULL;
+	Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+	char **v = PyMem_Calloc((size_t)n + 1, sizeof(*v));
+	*keep = PyList_New(0);
+	if (!v || !*keep)
+		goto fail;
+	for (Py_ssize_t i = 0; i < n; i++) {
+		PyObject *b = NULL;
+		if (!PyUnicode_FSConverter(PySequence_Fast_GET_ITEM(fast, i), &b))
+			goto fail;
+		int rc = PyList_Append(*keep, b);
+		Py_DECREF(b);
+		if (rc < 0)
+			goto fail;
+		v[i] = PyBytes_AS_STRING(b);
+	}
+	Py_DECREF(fast);
+	return v;
+fail:
+	if (!v && !PyErr_Occurred())
+		PyErr_NoMemory();
+	PyMem_Free(v);
+	Py_CLEAR(*keep);
+	Py_DECREF(fast);
+	return NULL;
+}
+
+static PyObject *controller_spec(ControllerObject *self, PyObject *args, PyObject *kw)
+{
+	static char *names[] = {"argv", "env", "cwd", "cores", NULL};
+	PyObject *argv_o, *env_o, *cwd_o = Py_None, *keep_a = NULL, *keep_e = NULL, *cwd_b = NULL;
+	int cores = 1;
+	char err[PMP_ERR_MAX];
+	core_state *st = core_state_of(Py_TYPE(self));
+
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|Oi:spec", names, &argv_o, &env_o, &cwd_o, &cores))
+		return NULL;
+	char **argv = strv_from(argv_o, &keep_a);
+	char **env = argv ? strv_from(env_o, &keep_e) : NULL;
+	SpecObject *out = NULL;
+	if (!argv || !env)
+		goto out;
+	if (cwd_o != Py_None && !PyUnicode_FSConverter(cwd_o, &cwd_b))
+		goto out;
+	pmp_spec *spec = pmp_spec_new((const char *const *)argv, (const char *const *)env,
+				      cwd_b ? PyBytes_AS_STRING(cwd_b) : NULL, cores, err, sizeof(err));
+	if (!spec) {
+		PyErr_SetString(PyExc_ValueError, err);
+		goto out;
+	}
+	out = PyObject_New(SpecObject, st->spec_type);
+	if (!out) {
+		pmp_spec_unref(spec);
+		goto out;
+	}
+	out->spec = spec;
+out:
+	PyMem_Free(argv);
+	PyMem_Free(env);
+	Py_XDECREF(keep_a);
+	Py_XDECREF(keep_e);
+	Py_XDECREF(cwd_b);
+	return (PyObject *)out;
+}
+
+/* ---------- events ---------- */
+
+static void free_payloads(pmp_event *evs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		pmp_msg_free(evs[i].msg);
+}
+
+static void deliver(void *ctx, pmp_event *evs, size_t n)
+{
+	ControllerObject *self = ctx;
+
+#if PY_VERSION_HEX >= 0x030D0000
+	int finalizing = Py_IsFinalizing();
+#else
+	int finalizing = _Py_IsFinalizing();
+#endif
+	if (finalizing) { /* nobody is left to tell */
+		free_payloads(evs, n);
+		return;
+	}
+	PyGILState_STATE gil = PyGILState_Ensure();
+	core_state *st = core_state_of(Py_TYPE(self));
+	PyObject *list = PyList_New((Py_ssize_t)n);
+	for (size_t i = 0; list && i < n; i++) {
+		PyObject *msg = Py_None;
+		if (evs[i].msg) {
+			msg = core_message_new(st, evs[i].msg);
+			evs[i].msg = NULL;
+		} else {
+			Py_INCREF(msg);
+		}
+		PyObject *item = msg ? Py_BuildValue("(iKiiNs)", (int)evs[i].kind, (unsigned long long)evs[i].task,
+						     (int)evs[i].worker, evs[i].status, msg, evs[i].text)
+				     : NULL;
+		if (!item) {
+			Py_CLEAR(list);
+			break;
+		}
+		PyList_SET_ITEM(list, (Py_ssize_t)i, item);
+	}
+	free_payloads(evs, n); /* those not handed over */
+	PyObject *rc = list ? PyObject_CallOneArg(self->on_events, list) : NULL;
+	if (!rc)
+		PyErr_WriteUnraisable(self->on_events);
+	Py_XDECREF(rc);
+	Py_XDECREF(list);
+	PyGILState_Release(gil);
+}
+
+/* ---------- Controller ---------- */
+
+static PyObject *controller_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+	static char *names[] = {"on_events", "bind", "prefetch", "shutdown_grace", "max_start_failures", NULL};
+	PyObject *on_events;
+	const char *bind = NULL;
+	pmp_controller_config cfg = {0};
+	char err[PMP_ERR_MAX];
+
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|zidi:Controller", names, &on_events, &bind, &cfg.prefetch,
+					 &cfg.shutdown_grace, &cfg.max_start_failures))
+		return NULL;
+	if (!PyCallable_Check(on_events)) {
+		PyErr_SetString(PyExc_TypeError, "on_events must be callable");
+		return NULL;
+	}
+	cfg.bind = bind;
+	ControllerObject *self = (ControllerObject *)type->tp_alloc(type, 0);
+	if (!self)
+		return NULL;
+	self->on_events = Py_NewRef(on_events);
+	Py_INCREF(self); /* the I/O thread's: it may call deliver() at once */
+	self->thread_ref = true;
+	Py_BEGIN_ALLOW_THREADS
+	self->ctl = pmp_controller_start(&cfg, deliver, self, err, sizeof(err));
+	Py_END_ALLOW_THREADS
+	if (!self->ctl) {
+		self->thread_ref = false;
+		Py_DECREF(self);
+		PyErr_SetString(core_state_of(type)->error, err);
+		Py_DECREF(self);
+		return NULL;
+	}
+	return (PyObject *)self;
+}
+
+static int controller_traverse(ControllerObject *self, visitproc visit, void *arg)
+{
+	Py_VISIT(Py_TYPE(self));
+	Py_VISIT(self->on_events);
+	return 0;
+}
+
+static int controller_clear(ControllerObject *self)
+{
+	/* The I/O thread may still call on_events: keep it until the thread is gone. */
+	if (!self->ctl)
+		Py_CLEAR(self->on_events);
+	return 0;
+}
+
+static void controller_dealloc(ControllerObject *self)
+{
+	PyTypeObject *tp = Py_TYPE(self);
+	PyObject_GC_UnTrack(self);
+	if (self->ctl) { /* joined already, or the thread would hold a reference */
+		pmp_controller *ctl = self->ctl;
+		self->ctl = NULL;
+		Py_BEGIN_ALLOW_THREADS
+		pmp_controller_free(ctl);
+		Py_END_ALLOW_THREADS
+	}
+	Py_CLEAR(self->on_events);
+	tp->tp_free(self);
+	Py_DECREF(tp);
+}
+
+static int check_open(ControllerObject *self)
+{
+	if (self->ctl)
+		return 0;
+	PyErr_SetString(core_state_of(Py_TYPE(self))->error, "pmp: the controller is closed");
+	return -1;
+}
+
+static PyObject *controller_endpoint(ControllerObject *self, void *closure)
+{
+	(void)closure;
+	if (check_open(self) < 0)
+		return NULL;
+	return PyUnicode_FromString(pmp_controller_endpoint(self->ctl));
+}
+
+static SpecObject *as_spec(ControllerObject *self, PyObject *o)
+{
+	core_state *st = core_state_of(Py_TYPE(self));
+	if (!PyObject_TypeCheck(o, st->spec_type)) {
+		PyErr_SetString(PyExc_TypeError, "expected a Spec from Controller.spec()");
+		return NULL;
+	}
+	return (SpecObject *)o;
+}
+
+static PyObject *controller_add_workers(ControllerObject *self, PyObject *args)
+{
+	PyObject *spec_o;
+	int n;
+	char err[PMP_ERR_MAX];
+	if (!PyArg_ParseTuple(args, "Oi:add_workers", &spec_o, &n) || check_open(self) < 0)
+		return NULL;
+	SpecObject *spec = as_spec(self, spec_o);
+	if (!spec)
+		return NULL;
+	if (pmp_controller_add_workers(self->ctl, spec->spec, n, err, sizeof(err)) < 0) {
+		PyErr_SetString(core_state_of(Py_TYPE(self))->error, err);
+		return NULL;
+	}
+	Py_RETURN_NONE;
+}
+
+static PyObject *controller_set_init(ControllerObject *self, PyObject *frames)
+{
+	frames_view fv;
+	char err[PMP_ERR_MAX];
+	if (check_open(self) < 0 || frames_acquire(frames, &fv) < 0)
+		return NULL;
+	int rc = pmp_controller_set_init(self->ctl, fv.frames, (size_t)fv.n, err, sizeof(err));
+	frames_release(&fv);
+	if (rc < 0) {
+		PyErr_SetString(core_state_of(Py_TYPE(self))->error, err);
+		return NULL;
+	}
+	Py_RETURN_NONE;
+}
+
+static PyObject *controller_set_capacity(ControllerObject *self, PyObject *arg)
+{
+	long cores = PyLong_AsLong(arg);
+	if ((cores == -1 && PyErr_Occurred()) || check_open(self) < 0)
+		return NULL;
+	if (cores < 0 || cores > INT_MAX) {
+		PyErr_SetString(PyExc_ValueError, "capacity must be between 0 and INT_MAX cores");
+		return NULL;
+	}
+	pmp_controller_set_capacity(self->ctl, (int)cores);
+	Py_RETURN_NONE;
+}
+
+static PyObject *controller_submit(ControllerObject *self, PyObject *args)
+{
+	unsigned long long task;
+	PyObject *frames, *spec_o = Py_None;
+	frames_view fv;
+	char err[PMP_ERR_MAX];
+	int rc;
+
+	if (!PyArg_ParseTuple(args, "KO|O:submit", &task, &frames, &spec_o) || check_open(self) < 0)
+		return NULL;
+	SpecObject *spec = spec_o == Py_None ? NULL : as_spec(self, spec_o);
+	if (spec_o != Py_None && !spec)
+		return NULL;
+	if (frames_acquire(frames, &fv) < 0)
+		return NULL;
+	if (fv.bytes > BIG_FRAMES) {
+		Py_BEGIN_ALLOW_THREADS
+		rc = pmp_controller_submit(self->ctl, task, spec ? spec->spec : NULL, fv.frames, (size_t)fv.n, err,
+					   sizeof(err));
+		Py_END_ALLOW_THREADS
+	} else {
+		rc = pmp_controller_submit(self->ctl, task, spec ? spec->spec : NULL, fv.frames, (size_t)fv.n, err,
+					   sizeof(err));
+	}
+	frames_release(&fv);
+	if (rc < 0) {
+		PyErr_SetString(core_state_of(Py_TYPE(self))->error, err);
+		return NULL;
+	}
+	Py_RETURN_NONE;
+}
+
+static PyObject *controller_cancel(ControllerObject *self, PyObject *arg)
+{
+	unsigned long long task = PyLong_AsUnsignedLongLong(arg);
+	if (PyErr_Occurred() || check_open(self) < 0)
+		return NULL;
+	return PyBool_FromLong(pmp_controller_cancel(self->ctl, task));
+}
+
+static PyObject *controller_queued(ControllerObject *self, PyObject *unused)
+{
+	(void)unused;
+	if (check_open(self) < 0)
+		return NULL;
+	return PyLong_FromSize_t(pmp_controller_queued(self->ctl));
+}
+
+static PyObject *controller_shutdown(ControllerObject *self, PyObject *unused)
+{
+	(void)unused;
+	if (self->ctl)
+		pmp_controller_shutdown(self->ctl);
+	Py_RETURN_NONE;
+}
+
+static PyObject *controller_join(ControllerObject *self, PyObject *unused)
+{
+	(void)unused;
+	if (self->ctl) {
+		Py_BEGIN_ALLOW_THREADS
+		pmp_controller_join(self->ctl);
+		Py_END_ALLOW_THREADS
+	}
+	if (self->thread_ref) {
+		self->thread_ref = false;
+		Py_DECREF(self); /* the caller holds another: self stays alive here */
+	}
+	Py_RETURN_NONE;
+}
+
+static PyMethodDef controller_methods[] = {
+	{"spec", (PyCFunction)(void (*)(void))controller_spec, METH_VARARGS | METH_KEYWORDS,
+	 "spec(argv, env, cwd=None, cores=1): how to start a worker ({endpoint}, {worker_id} in argv)."},
+	{"add_workers", (PyCFunction)controller_add_workers, METH_VARARGS,
+	 "add_workers(spec, n): start n long-lived workers, replaced when they die."},
+	{"set_init", (PyCFunction)controller_set_init, METH_O, "set_init(frames): sent to each long-lived worker first."},
+	{"set_capacity", (PyCFunction)controller_set_capacity, METH_O, "set_capacity(cores): for per-task workers."},
+	{"submit", (PyCFunction)controller_submit, METH_VARARGS,
+	 "submit(task_id, frames, spec=None): queue a task (frames are copied)."},
+	{"cancel", (PyCFunction)controller_cancel, METH_O, "cancel(task_id) -> True if it was still queued."},
+	{"queued", (PyCFunction)controller_queued, METH_NOARGS, "Tasks not yet sent to a worker."},
+	{"shutdown", (PyCFunction)controller_shutdown, METH_NOARGS,
+	 "Finish queued and running tasks, then stop the workers (returns at once)."},
+	{"join", (PyCFunction)controller_join, METH_NOARGS, "Wait until the I/O thread and every worker are gone."},
+	{NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef controller_getset[] = {
+	{"endpoint", (getter)controller_endpoint, NULL, "The endpoint workers connect to.", NULL},
+	{NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot controller_slots[] = {
+	{Py_tp_doc, "Controller(on_events, bind=None, prefetch=0, shutdown_grace=0.0, max_start_failures=0)"},
+	{Py_tp_new, controller_new},
+	{Py_tp_dealloc, controller_dealloc},
+	{Py_tp_traverse, controller_traverse},
+	{Py_tp_clear, controller_clear},
+	{Py_tp_methods, controller_methods},
+	{Py_tp_getset, controller_getset},
+	{0, NULL},
+};
+
+static PyType_Spec controller_type_spec = {
+	.name = "pmp._core.Controller",
+	.basicsize = sizeof(ControllerObject),
+	.flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
+	.slots = controller_slots,
+};
+
+int core_add_controller(PyObject *module, core_state *st)
+{
+	st->spec_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &spec_spec, NULL);
+	st->controller_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &controller_type_spec, NULL);
+	if (!st->spec_type || !st->controller_type)
+		return -1;
+	if (PyModule_AddType(module, st->spec_type) < 0 || PyModule_AddType(module, st->controller_type) < 0)
+		return -1;
+	return 0;
+}

@@ -1,0 +1,120 @@
+/* Module definition and shared helpers of pmp._core. */
+#include "core.h"
+
+core_state *core_state_of(PyTypeObject *type)
+{
+	return PyType_GetModuleState(type);
+}
+
+int frames_acquire(PyObject *seq, frames_view *fv)
+{
+	memset(fv, 0, sizeof(*fv));
+	PyObject *fast = PySequence_Fast(seq, "frames must be a sequence of bytes-like objects");
+	if (!fast)
+		return -1;
+	Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+	fv->views = PyMem_Calloc(n ? (size_t)n : 1, sizeof(Py_buffer));
+	fv->frames = PyMem_Calloc(n ? (size_t)n : 1, sizeof(pmp_frame));
+	if (!fv->views || !fv->frames) {
+		Py_DECREF(fast);
+		frames_release(fv);
+		PyErr_NoMemory();
+		return -1;
+	}
+	for (Py_ssize_t i = 0; i < n; i++) {
+		if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(fast, i), &fv->views[i], PyBUF_C_CONTIGUOUS) < 0) {
+			Py_DECREF(fast);
+			frames_release(fv);
+			return -1;
+		}
+		fv->n = i + 1;
+		fv->frames[i].data = fv->views[i].buf;
+		fv->frames[i].size = (size_t)fv->views[i].len;
+		fv->bytes += (size_t)fv->views[i].len;
+	}
+	Py_DECREF(fast);
+	return 0;
+}
+
+void frames_release(frames_view *fv)
+{
+	for (Py_ssize_t i = 0; i < fv->n; i++)
+		PyBuffer_Release(&fv->views[i]);
+	PyMem_Free(fv->views);
+	PyMem_Free(fv->frames);
+	memset(fv, 0, sizeof(*fv));
+}
+
+static int core_exec(PyObject *module)
+{
+	core_state *st = PyModule_GetState(module);
+	st->error = PyErr_NewExceptionWithDoc("pmp._core.Error", "A failure of the pmp runtime.",
+					      PyExc_RuntimeError, NULL);
+	if (!st->error || PyModule_AddObjectRef(module, "Error", st->error) < 0)
+		return -1;
+	if (core_add_message(module, st) < 0 || core_add_controller(module, st) < 0 || core_add_worker(module, st) < 0)
+		return -1;
+	if (PyModule_AddIntConstant(module, "OK", PMP_OK) < 0 || PyModule_AddIntConstant(module, "ERROR", PMP_ERROR) < 0 ||
+	    PyModule_AddIntConstant(module, "EVENT_RESULT", PMP_EVENT_RESULT) < 0 ||
+	    PyModule_AddIntConstant(module, "EVENT_TASK_LOST", PMP_EVENT_TASK_LOST) < 0 ||
+	    PyModule_AddIntConstant(module, "EVENT_TASK_FAILED", PMP_EVENT_TASK_FAILED) < 0 ||
+	    PyModule_AddIntConstant(module, "EVENT_WORKER_READY", PMP_EVENT_WORKER_READY) < 0 ||
+	    PyModule_AddIntConstant(module, "EVENT_WORKER_EXIT", PMP_EVENT_WORKER_EXIT) < 0 ||
+	    PyModule_AddIntConstant(module, "REQUEST_TASK", PMP_REQUEST_TASK) < 0 ||
+	    PyModule_AddIntConstant(module, "REQUEST_INIT", PMP_REQUEST_INIT) < 0 ||
+	    PyModule_AddIntConstant(module, "REQUEST_SHUTDOWN", PMP_REQUEST_SHUTDOWN) < 0)
+		return -1;
+	return 0;
+}
+
+static int core_traverse(PyObject *module, visitproc visit, void *arg)
+{
+	core_state *st = PyModule_GetState(module);
+	Py_VISIT(st->controller_type);
+	Py_VISIT(st->spec_type);
+	Py_VISIT(st->worker_type);
+	Py_VISIT(st->message_type);
+	Py_VISIT(st->frame_type);
+	Py_VISIT(st->error);
+	return 0;
+}
+
+static int core_clear(PyObject *module)
+{
+	core_state *st = PyModule_GetState(module);
+	Py_CLEAR(st->controller_type);
+	Py_CLEAR(st->spec_type);
+	Py_CLEAR(st->worker_type);
+	Py_CLEAR(st->message_type);
+	Py_CLEAR(st->frame_type);
+	Py_CLEAR(st->error);
+	return 0;
+}
+
+static void core_free(void *module)
+{
+	core_clear(module);
+}
+
+static PyModuleDef_Slot core_slots[] = {
+	{Py_mod_exec, core_exec},
+	{0, NULL},
+};
+
+static struct PyModuleDef core_def = {
+	PyModuleDef_HEAD_INIT,
+	.m_name = "pmp._core",
+	.m_doc = "The pmp runtime (libpmp): controller, workers and their messages.",
+	.m_size = sizeof(core_state),
+	.m_slots = core_slots,
+	.m_traverse = core_traverse,
+	.m_clear = core_clear,
+	.m_free = core_free,
+};
+
+PyMODINIT_FUNC PyInit__core(void); /* the one exported symbol */
+
+PyMODINIT_FUNC PyInit__core(void)
+{
+	return PyModuleDef_Init(&core_def);
+}

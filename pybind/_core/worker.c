@@ -1,0 +1,156 @@
+/* Worker: the worker side of libpmp for Python (pmp.worker's loop). */
+#include "core.h"
+
+typedef struct {
+	PyObject_HEAD
+	pmp_worker *w;
+} WorkerObject;
+
+static PyObject *worker_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+	static char *names[] = {"endpoint", "worker_id", NULL};
+	const char *endpoint = NULL;
+	int id = -1;
+	char err[PMP_ERR_MAX];
+	pmp_worker *w;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|zi:Worker", names, &endpoint, &id))
+		return NULL;
+	Py_BEGIN_ALLOW_THREADS
+	w = pmp_worker_connect(endpoint, id, err, sizeof(err));
+	Py_END_ALLOW_THREADS
+	if (!w) {
+		PyErr_SetString(core_state_of(type)->error, err);
+		return NULL;
+	}
+	WorkerObject *self = (WorkerObject *)type->tp_alloc(type, 0);
+	if (!self) {
+		pmp_worker_close(w);
+		return NULL;
+	}
+	self->w = w;
+	return (PyObject *)self;
+}
+
+static void worker_close_now(WorkerObject *self)
+{
+	pmp_worker *w = self->w;
+	self->w = NULL;
+	if (w) {
+		Py_BEGIN_ALLOW_THREADS
+		pmp_worker_close(w); /* may linger (bounded) to flush a last result */
+		Py_END_ALLOW_THREADS
+	}
+}
+
+static void worker_dealloc(WorkerObject *self)
+{
+	PyTypeObject *tp = Py_TYPE(self);
+	worker_close_now(self);
+	tp->tp_free(self);
+	Py_DECREF(tp);
+}
+
+static int check_open(WorkerObject *self)
+{
+	if (self->w)
+		return 0;
+	PyErr_SetString(core_state_of(Py_TYPE(self))->error, "pmp: the worker is closed");
+	return -1;
+}
+
+static PyObject *worker_recv(WorkerObject *self, PyObject *unused)
+{
+	pmp_request req;
+	char err[PMP_ERR_MAX];
+	int rc;
+	(void)unused;
+
+	if (check_open(self) < 0)
+		return NULL;
+	for (;;) {
+		Py_BEGIN_ALLOW_THREADS
+		rc = pmp_worker_recv(self->w, &req, err, sizeof(err));
+		Py_END_ALLOW_THREADS
+		if (rc == 0)
+			break;
+		if (PyErr_CheckSignals() < 0) /* a signal handler raised: e.g. KeyboardInterrupt */
+			return NULL;
+		if (strcmp(err, "pmp: interrupted") != 0) {
+			PyErr_SetString(core_state_of(Py_TYPE(self))->error, err);
+			return NULL;
+		}
+	}
+	PyObject *msg = Py_None;
+	if (req.msg) {
+		msg = core_message_new(core_state_of(Py_TYPE(self)), req.msg);
+		if (!msg)
+			return NULL;
+	} else {
+		Py_INCREF(msg);
+	}
+	return Py_BuildValue("(iKON)", (int)req.kind, (unsigned long long)req.task, req.last ? Py_True : Py_False, msg);
+}
+
+static PyObject *worker_send(WorkerObject *self, PyObject *args)
+{
+	unsigned long long task;
+	int status;
+	PyObject *frames;
+	frames_view fv;
+	char err[PMP_ERR_MAX];
+	int rc;
+
+	if (!PyArg_ParseTuple(args, "KiO:send", &task, &status, &frames) || check_open(self) < 0)
+		return NULL;
+	if (frames_acquire(frames, &fv) < 0)
+		return NULL;
+	Py_BEGIN_ALLOW_THREADS
+	rc = pmp_worker_send(self->w, task, status == PMP_ERROR ? PMP_ERROR : PMP_OK, fv.frames, (size_t)fv.n, err,
+			     sizeof(err));
+	Py_END_ALLOW_THREADS
+	frames_release(&fv);
+	if (rc < 0) {
+		PyErr_SetString(core_state_of(Py_TYPE(self))->error, err);
+		return NULL;
+	}
+	Py_RETURN_NONE;
+}
+
+static PyObject *worker_close(WorkerObject *self, PyObject *unused)
+{
+	(void)unused;
+	worker_close_now(self);
+	Py_RETURN_NONE;
+}
+
+static PyMethodDef worker_methods[] = {
+	{"recv", (PyCFunction)worker_recv, METH_NOARGS,
+	 "recv() -> (kind, task_id, last, message): blocks, without the GIL, for the next request."},
+	{"send", (PyCFunction)worker_send, METH_VARARGS, "send(task_id, status, frames): a task's result or error."},
+	{"close", (PyCFunction)worker_close, METH_NOARGS, "Disconnect (flushing a last result, for a bounded time)."},
+	{NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot worker_slots[] = {
+	{Py_tp_doc, "Worker(endpoint=None, worker_id=-1): connect to the controller ($PMP_ENDPOINT, $PMP_WORKER_ID)."},
+	{Py_tp_new, worker_new},
+	{Py_tp_dealloc, worker_dealloc},
+	{Py_tp_methods, worker_methods},
+	{0, NULL},
+};
+
+static PyType_Spec worker_spec = {
+	.name = "pmp._core.Worker",
+	.basicsize = sizeof(WorkerObject),
+	.flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+	.slots = worker_slots,
+};
+
+int core_add_worker(PyObject *module, core_state *st)
+{
+	st->worker_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &worker_spec, NULL);
+	if (!st->worker_type || PyModule_AddType(module, st->worker_type) < 0)
+		return -1;
+	return 0;
+}

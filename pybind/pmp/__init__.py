@@ -1,0 +1,11 @@
+"""pmp: scale Python functions over the nodes of a Slurm allocation.
+
+    import pmp
+    with pmp.Executor(max_workers=2) as exe:
+        print(exe.submit(sum, [1, 1]).result())
+"""
+from .errors import BrokenExecutor, RemoteError, RemoteTraceback, WorkerLost
+from .executor import Executor, Future
+
+__all__ = ["Executor", "Future", "BrokenExecutor", "RemoteError", "RemoteTraceback", "WorkerLost"]
+__version__ = "0.1.0"

@@ -1,0 +1,112 @@
+"""Where workers run and how they are started. Each backend turns a worker's resources
+into the command line and environment of its process; the C runtime starts it, watches
+it, and replaces it."""
+import os
+import shutil
+import sys
+
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+               "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class Resources:
+    """What one worker gets: MPI ranks (cores), threads per core, GPUs per core, its
+    working directory, oversubscription, and extra launcher arguments."""
+
+    __slots__ = ("cores", "threads_per_core", "gpus_per_core", "cwd", "oversubscribe", "extra_args")
+
+    def __init__(self, cores=1, threads_per_core=1, gpus_per_core=0, cwd=None, oversubscribe=False,
+                 extra_args=()):
+        self.cores = cores
+        self.threads_per_core = threads_per_core
+        self.gpus_per_core = gpus_per_core
+        self.cwd = cwd
+        self.oversubscribe = oversubscribe
+        self.extra_args = tuple(extra_args)
+
+    def key(self):
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+
+def worker_environment(res):
+    """This process's environment, plus what a worker needs to import this very pmp and
+    to size its thread pools (the user's own thread settings win)."""
+    env = dict(os.environ)
+    path = env.get("PYTHONPATH", "")
+    if _PACKAGE_PARENT not in path.split(os.pathsep):
+        env["PYTHONPATH"] = _PACKAGE_PARENT + (os.pathsep + path if path else "")
+    for name in THREAD_VARS:
+        if name not in os.environ:
+            env[name] = str(res.threads_per_core)
+    env["PMP_MPI"] = "1" if res.cores > 1 else "0"
+    for name in ("PMP_ROLE", "PMP_WORKERS", "PMP_STATIC", "PMP_MAIN", "PMP_CPUS", "PMP_GPUS"):
+        env.pop(name, None)  # the controller's, not the worker's
+    return env
+
+
+def worker_command():
+    return [sys.executable, "-m", "pmp.worker"]
+
+
+class LocalBackend:
+    """Workers on this machine: a Python process each, or `mpiexec -n cores` for MPI workers."""
+
+    name = "local"
+
+    def __init__(self):
+        self.mpiexec = None
+
+    def bind_address(self, hostname_localhost):
+        return None  # ipc:// in a private directory: workers are on this machine
+
+    def total_cores(self):
+        return os.cpu_count() or 1
+
+    def spec_args(self, res):
+        """(argv, env, cwd, cores) for Controller.spec()."""
+        env = worker_environment(res)
+        argv = worker_command()
+        if res.cores > 1 or res.extra_args:  # extra arguments are mpiexec's
+            argv = self._mpiexec(res, env) + argv
+        return argv, [f"{k}={v}" for k, v in env.items()], res.cwd, res.cores
+
+    def _mpiexec(self, res, env):
+        if self.mpiexec is None:
+            self.mpiexec = shutil.which("mpiexec") or shutil.which("mpirun")
+            if self.mpiexec is None:
+                raise ValueError("pmp: cores_per_worker > 1 needs mpiexec on PATH for the local backend: "
+                                 "install Open MPI (apt-get install openmpi-bin) or use cores_per_worker=1")
+        argv = [self.mpiexec, "-n", str(res.cores)]
+        if os.geteuid() == 0:  # Open MPI refuses root unless told twice
+            env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+            env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        if res.oversubscribe or res.cores > self.total_cores():
+            argv.append("--oversubscribe")
+        return argv + list(res.extra_args)
+
+
+def select(backend):
+    """The backend object for a backend= name."""
+    if not isinstance(backend, str):
+        raise TypeError(f"backend must be a string, not {type(backend).__name__}")
+    name = backend.lower()
+    if name == "auto":
+        name = "slurm" if os.environ.get("SLURM_JOB_ID") and _slurm_available() else "local"
+    if name in ("local", "mpi"):
+        return LocalBackend()
+    if name == "slurm":
+        from ._slurm import SlurmBackend
+        return SlurmBackend()
+    if name == "flux":
+        raise ValueError("pmp: backend='flux' is not supported: use backend='slurm' inside a Slurm "
+                         "allocation, or backend='local' on this machine")
+    raise ValueError(f"pmp: unknown backend {backend!r}: use 'auto', 'local' (alias 'mpi') or 'slurm'")
+
+
+def _slurm_available():
+    try:
+        from . import _slurm  # noqa: F401
+    except ImportError:
+        return False
+    return shutil.which("srun") is not None

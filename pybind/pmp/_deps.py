@@ -1,0 +1,38 @@
+"""Futures passed as arguments: found anywhere in lists, tuples and dicts (also nested),
+and replaced by their results once they are done."""
+import concurrent.futures
+
+_CONTAINERS = (list, tuple, dict, set, frozenset)
+
+
+def find_futures(obj):
+    """The distinct futures in obj, in the order first met."""
+    found = {}
+    _walk(obj, found)
+    return list(found.values())
+
+
+def _walk(obj, found):
+    if isinstance(obj, concurrent.futures.Future):
+        found.setdefault(id(obj), obj)
+    elif isinstance(obj, dict):
+        for key, value in obj.items():
+            _walk(key, found)
+            _walk(value, found)
+    elif isinstance(obj, _CONTAINERS):
+        for item in obj:
+            _walk(item, found)
+
+
+def resolve(obj):
+    """obj with every future replaced by its result (the futures are done)."""
+    if isinstance(obj, concurrent.futures.Future):
+        return obj.result()
+    if isinstance(obj, dict):
+        return type(obj)((resolve(k), resolve(v)) for k, v in obj.items()) if type(obj) is dict \
+            else obj.__class__({resolve(k): resolve(v) for k, v in obj.items()})
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # namedtuple
+        return type(obj)(*(resolve(item) for item in obj))
+    if isinstance(obj, _CONTAINERS):
+        return type(obj)(resolve(item) for item in obj)
+    return obj

@@ -1,0 +1,373 @@
+"""pmp.Executor: a concurrent.futures.Executor whose tasks run in worker processes,
+serial or MPI-parallel, on this machine or across a Slurm allocation."""
+import atexit
+import concurrent.futures
+import itertools
+import os
+import threading
+import weakref
+from concurrent.futures._base import PENDING
+
+from . import _backends, _config, _core, _serialize
+from ._deps import find_futures, resolve
+from .errors import BrokenExecutor, WorkerLost
+
+RESOURCE_KEYS = ("cores", "threads_per_core", "gpus_per_core", "cwd", "openmpi_oversubscribe", "slurm_cmd_args")
+
+_live = set()  # controllers whose I/O thread may still run: joined at exit
+_live_lock = threading.Lock()
+_in_io_thread = threading.local()
+
+
+class Future(concurrent.futures.Future):
+    """A concurrent.futures.Future whose cancel() also takes a queued task back from the
+    controller: a task already on a worker cannot be cancelled, as in ProcessPoolExecutor."""
+
+    def __init__(self):
+        super().__init__()
+        self._pmp_cancel = None  # set while the task can still be taken back
+
+    def cancel(self):
+        with self._condition:
+            if self._state == PENDING and self._pmp_cancel is not None and not self._pmp_cancel():
+                return False
+        return super().cancel()
+
+
+class Executor(concurrent.futures.Executor):
+    """Runs Python functions in worker processes.
+
+    max_workers: workers (block allocation) or tasks at once (per task); default from
+        PMP_WORKERS, else max_cores // cores_per_worker, else one per core.
+    max_cores: cores for all workers together.
+    cores_per_worker: MPI ranks of each worker (> 1: mpi4py functions, results in a list).
+    threads_per_core: OMP_NUM_THREADS and the like in each worker (unless set already).
+    gpus_per_worker: GPUs of each worker (Slurm backend).
+    oversubscribe: let workers share cores.
+    cwd: working directory of the workers.
+    hostname_localhost: listen on localhost instead of this node's name (Slurm backend).
+    backend: "auto" (Slurm inside an allocation, else local), "local" (alias "mpi"), "slurm".
+    block_allocation: True: fixed workers, reused; False: a fresh worker for each task,
+        with that task's resource_dict.
+    init_function: (block allocation) run once per worker; its dict fills the missing
+        parameters of every function by name.
+    command_line_argument_lst: extra arguments for each srun / mpiexec.
+    disable_dependencies: refuse futures as arguments instead of waiting for them.
+    refresh_rate: accepted for compatibility with pympipool; pmp does not poll.
+    """
+
+    def __init__(self, max_workers=None, max_cores=None, cores_per_worker=_config.ONE,
+                 threads_per_core=_config.ONE, gpus_per_worker=_config.ZERO, oversubscribe=False,
+                 cwd=None, hostname_localhost=False, backend="auto", block_allocation=False,
+                 init_function=None, command_line_argument_lst=(), disable_dependencies=False,
+                 refresh_rate=0.01):
+        cores_per_worker = _config.given_or_env(cores_per_worker, "PMP_CORES_PER_WORKER", 1)
+        threads_per_core = _config.given_or_env(threads_per_core, "PMP_THREADS_PER_CORE", 1)
+        gpus_per_worker = _config.given_or_env(gpus_per_worker, "PMP_GPUS_PER_WORKER", 0)
+        oversubscribe = bool(oversubscribe) or _config.env_flag("PMP_OVERSUBSCRIBE")
+        for name, value, low in (("cores_per_worker", cores_per_worker, 1), ("threads_per_core", threads_per_core, 1),
+                                 ("gpus_per_worker", gpus_per_worker, 0)):
+            if not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, not {value!r}")
+        if max_workers is not None and max_workers <= 0:
+            raise ValueError("max_workers must be greater than 0")
+        if max_cores is not None and max_cores <= 0:
+            raise ValueError("max_cores must be greater than 0")
+        if init_function is not None and not block_allocation:
+            raise ValueError("init_function requires block_allocation=True: per-task workers start fresh "
+                             "for every task")
+        if init_function is not None and not callable(init_function):
+            raise TypeError("init_function must be callable")
+        if cwd is not None and not os.path.isdir(cwd):
+            raise ValueError(f"cwd={cwd!r} is not a directory")
+        self._backend = _backends.select(backend)
+        if max_workers is None:
+            max_workers = _config.env_int("PMP_WORKERS", 1)
+        if max_workers is None and max_cores is not None:
+            max_workers = max_cores // cores_per_worker
+            if max_workers == 0:
+                raise ValueError(f"max_cores={max_cores} is less than cores_per_worker={cores_per_worker}: "
+                                 f"ask for at least {cores_per_worker} cores")
+        if max_workers is None:
+            max_workers = max(1, self._backend.total_cores() // (cores_per_worker * threads_per_core))
+        self._max_workers = max_workers
+        self._max_cores = max_cores if max_cores is not None else max_workers * cores_per_worker
+        if gpus_per_worker % cores_per_worker:
+            raise ValueError(f"gpus_per_worker={gpus_per_worker} must be a multiple of "
+                             f"cores_per_worker={cores_per_worker}: each MPI rank gets the same number of GPUs")
+        self._resources = _backends.Resources(cores_per_worker, threads_per_core,
+                                              gpus_per_worker // cores_per_worker, cwd, oversubscribe,
+                                              command_line_argument_lst)
+        self._block_allocation = bool(block_allocation)
+        self._disable_dependencies = bool(disable_dependencies)
+        self._refresh_rate = refresh_rate
+        if hasattr(self._backend, "check"):
+            self._backend.check(self._resources, self._max_workers, self._max_cores)
+
+        self._futures = {}  # task id -> Future, until its result arrives
+        self._waiting = set()  # futures waiting for the futures they take as arguments
+        self._ids = itertools.count(1)
+        self._specs = {}
+        self._shutdown_lock = threading.Lock()
+        self._shutdown = False
+        self._core_stopping = False
+        self.workers_ready = 0
+
+        this = weakref.ref(self)
+        self._core = _core.Controller(lambda events: _deliver(this, events),
+                                      bind=self._backend.bind_address(hostname_localhost))
+        with _live_lock:
+            _live.add(self._core)
+        try:
+            if self._block_allocation:
+                if init_function is not None:
+                    self._core.set_init(_serialize.dumps(init_function))
+                self._core.add_workers(self._spec(self._resources), self._max_workers)
+            else:
+                self._core.set_capacity(self._max_cores)
+        except BaseException:
+            self._stop_core(wait=True)
+            raise
+
+    # ---- submitting ----
+
+    def submit(self, fn, /, *args, resource_dict=None, **kwargs):
+        if not callable(fn):
+            raise TypeError(f"{fn!r} is not callable")
+        spec = self._spec_for(resource_dict)
+        with self._shutdown_lock:
+            if self._shutdown:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            future = Future()
+            deps = find_futures((args, kwargs))
+            if not deps:
+                self._send(future, fn, args, kwargs, spec)
+                return future
+            if self._disable_dependencies:
+                raise ValueError("a future was passed as an argument but disable_dependencies=True: "
+                                 "pass its result, or create the executor with disable_dependencies=False")
+            self._waiting.add(future)
+            future._pmp_cancel = lambda: True  # nothing was sent yet
+        _after(deps, lambda failed: self._dependencies_done(future, fn, args, kwargs, spec, failed))
+        return future
+
+    submit.__doc__ = concurrent.futures.Executor.submit.__doc__
+
+    def _send(self, future, fn, args, kwargs, spec):
+        """Pickles and queues a task; pickling errors propagate to the caller."""
+        frames = _serialize.dumps((fn, args, kwargs))
+        task = next(self._ids)
+        self._futures[task] = future
+        future._pmp_cancel = lambda: self._cancel(task)
+        try:
+            self._core.submit(task, frames, spec)
+        except _core.Error as e:
+            self._futures.pop(task, None)
+            future._pmp_cancel = None
+            raise BrokenExecutor(str(e)) from None
+
+    def _cancel(self, task):
+        if self._core.cancel(task):
+            self._futures.pop(task, None)
+            return True
+        return False
+
+    def _dependencies_done(self, future, fn, args, kwargs, spec, failed):
+        try:
+            if future.done():  # cancelled meanwhile
+                return
+            if failed is not None:
+                future.set_running_or_notify_cancel()
+                future.set_exception(failed)
+                return
+            try:
+                self._send(future, fn, resolve(args), resolve(kwargs), spec)
+            except BaseException as e:
+                if future.set_running_or_notify_cancel():
+                    future.set_exception(e)
+        finally:
+            with self._shutdown_lock:
+                self._waiting.discard(future)
+                self._stop_core_if_idle()
+
+    # ---- resources ----
+
+    def _spec(self, res):
+        key = res.key()
+        spec = self._specs.get(key)
+        if spec is None:
+            argv, env, cwd, cores = self._backend.spec_args(res)
+            spec = self._specs[key] = self._core.spec(argv, env, cwd, cores)
+        return spec
+
+    def _spec_for(self, resource_dict):
+        if not resource_dict:
+            return None if self._block_allocation else self._spec(self._resources)
+        if not isinstance(resource_dict, dict):
+            raise TypeError("resource_dict must be a dict")
+        unknown = sorted(set(resource_dict) - set(RESOURCE_KEYS))
+        if unknown:
+            raise ValueError(f"resource_dict has unknown key(s) {', '.join(map(repr, unknown))}: "
+                             f"use {', '.join(RESOURCE_KEYS)}")
+        base = self._resources
+        res = _backends.Resources(
+            resource_dict.get("cores", base.cores),
+            resource_dict.get("threads_per_core", base.threads_per_core),
+            resource_dict.get("gpus_per_core", base.gpus_per_core),
+            resource_dict.get("cwd", base.cwd),
+            resource_dict.get("openmpi_oversubscribe", base.oversubscribe),
+            base.extra_args + tuple(resource_dict.get("slurm_cmd_args", ())))
+        for name in ("cores", "threads_per_core"):
+            value = getattr(res, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"resource_dict[{name!r}] must be an integer >= 1, not {value!r}")
+        if res.cwd is not None and not os.path.isdir(res.cwd):
+            raise ValueError(f"resource_dict['cwd']={res.cwd!r} is not a directory")
+        if self._block_allocation:
+            if res.key() != base.key():
+                raise ValueError(f"resource_dict={resource_dict!r} differs from the executor's workers: with "
+                                 f"block_allocation=True every task runs on the same workers; create the "
+                                 f"executor with these resources, or use block_allocation=False")
+            return None
+        if res.cores > self._max_cores:
+            raise ValueError(f"resource_dict asks for {res.cores} cores but the executor has {self._max_cores} "
+                             f"(max_cores): ask for fewer, or create the executor with more")
+        if hasattr(self._backend, "check"):
+            self._backend.check(res, 1, res.cores)
+        return self._spec(res)
+
+    # ---- map and shutdown ----
+
+    def map(self, fn, *iterables, timeout=None, chunksize=1):
+        if chunksize < 1:
+            raise ValueError("chunksize must be >= 1.")
+        if chunksize == 1:
+            return super().map(fn, *iterables, timeout=timeout)
+        chunks = super().map(_run_chunk, itertools.repeat(fn), _chunks(iterables, chunksize), timeout=timeout)
+        return itertools.chain.from_iterable(chunks)
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        with self._shutdown_lock:
+            self._shutdown = True
+            pending = list(self._waiting) + list(self._futures.values()) if cancel_futures else ()
+        for future in pending:
+            future.cancel()
+        with self._shutdown_lock:
+            self._stop_core_if_idle()
+        if wait:
+            self._join()
+
+    def _stop_core_if_idle(self):
+        """After shutdown, once no task waits for its arguments, nothing new can come."""
+        if self._shutdown and not self._waiting and not self._core_stopping:
+            self._core_stopping = True
+            self._core.shutdown()
+
+    def _join(self):
+        if getattr(_in_io_thread, "active", False):
+            return  # shutdown(wait=True) from a done-callback: the I/O thread cannot wait for itself
+        self._core.join()
+        with _live_lock:
+            _live.discard(self._core)
+
+    def _stop_core(self, wait):
+        with self._shutdown_lock:
+            self._shutdown = True
+            self._stop_core_if_idle()
+        if wait:
+            self._join()
+
+    def __del__(self):
+        core = getattr(self, "_core", None)
+        if core is not None and not getattr(self, "_core_stopping", True):
+            core.shutdown()  # the I/O thread ends once the workers are gone
+
+    # ---- events from the I/O thread ----
+
+    def _on_events(self, events):
+        for kind, task, worker, status, message, text in events:
+            if kind == _core.EVENT_RESULT:
+                future = self._futures.pop(task, None)
+                if future is None:
+                    continue
+                future._pmp_cancel = None
+                if not future.set_running_or_notify_cancel():
+                    continue
+                if status == _core.OK:
+                    try:
+                        result = _serialize.loads(message)
+                    except BaseException as e:
+                        future.set_exception(e)
+                    else:
+                        future.set_result(result)
+                else:
+                    future.set_exception(_serialize.load_error(message))
+            elif kind in (_core.EVENT_TASK_LOST, _core.EVENT_TASK_FAILED):
+                future = self._futures.pop(task, None)
+                if future is not None and future.set_running_or_notify_cancel():
+                    future._pmp_cancel = None
+                    future.set_exception(WorkerLost(text) if kind == _core.EVENT_TASK_LOST else BrokenExecutor(text))
+            elif kind == _core.EVENT_WORKER_READY:
+                self.workers_ready += 1
+
+
+def _deliver(executor_ref, events):
+    executor = executor_ref()
+    if executor is None:
+        return
+    _in_io_thread.active = True
+    try:
+        executor._on_events(events)
+    finally:
+        _in_io_thread.active = False
+
+
+def _after(futures, then):
+    """Calls then(None) once all futures are done, or then(exception) at the first that
+    failed (or was cancelled)."""
+    left = [len(futures)]
+    lock = threading.Lock()
+    fired = [False]
+
+    def done(f):
+        failed = None
+        if f.cancelled():
+            failed = concurrent.futures.CancelledError(f"a future this task takes as an argument was cancelled")
+        elif f.exception() is not None:
+            failed = f.exception()
+        with lock:
+            if fired[0]:
+                return
+            left[0] -= 1
+            if failed is None and left[0] > 0:
+                return
+            fired[0] = True
+        then(failed)
+
+    for f in futures:
+        f.add_done_callback(done)
+
+
+def _chunks(iterables, chunksize):
+    it = zip(*iterables)
+    while True:
+        chunk = tuple(itertools.islice(it, chunksize))
+        if not chunk:
+            return
+        yield chunk
+
+
+def _run_chunk(fn, chunk):
+    return [fn(*args) for args in chunk]
+
+
+@atexit.register
+def _shutdown_all():
+    """At exit, let every controller finish its tasks and stop its workers, so that no
+    worker outlives the script and no I/O thread runs while Python finalises."""
+    with _live_lock:
+        cores = list(_live)
+    for core in cores:
+        core.shutdown()
+    for core in cores:
+        core.join()

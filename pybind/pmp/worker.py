@@ -1,0 +1,141 @@
+"""A pmp worker: `python -m pmp.worker`, started by an executor with PMP_ENDPOINT and
+PMP_WORKER_ID in its environment. Receives tasks (without the GIL while it waits), runs
+them, sends back results or exceptions with their tracebacks.
+
+An MPI worker (PMP_MPI=1, started as several ranks): rank 0 talks to the controller and
+broadcasts each task; every rank runs it; the results are gathered in rank order into a
+list. An exception on any rank fails the task (the first failing rank's is sent)."""
+import inspect
+import os
+import sys
+
+from . import _core, _serialize
+
+
+def _with_init(fn, args, kwargs, init):
+    """kwargs plus init's values for the parameters of fn that args and kwargs leave out."""
+    if not init:
+        return kwargs
+    try:
+        sig = inspect.signature(fn)
+        bound = sig.bind_partial(*args, **kwargs).arguments
+    except (TypeError, ValueError):
+        return kwargs
+    kwargs = dict(kwargs)
+    for name, param in sig.parameters.items():
+        if name not in bound and name in init and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY):
+            kwargs[name] = init[name]
+    return kwargs
+
+
+class _Task:
+    __slots__ = ("init", "init_error")
+
+    def __init__(self):
+        self.init = {}
+        self.init_error = None
+
+    def set_up(self, frames):
+        try:
+            init = _serialize.loads(frames)()
+            if not isinstance(init, dict):
+                raise TypeError(f"init_function must return a dict, not {type(init).__name__}")
+            self.init = init
+        except BaseException as e:
+            self.init_error = e
+
+    def run(self, frames):
+        """(True, result) or (False, exception)."""
+        if self.init_error is not None:
+            return False, self.init_error
+        try:
+            fn, args, kwargs = _serialize.loads(frames)
+            return True, fn(*args, **_with_init(fn, args, kwargs, self.init))
+        except BaseException as e:
+            return False, e
+
+
+def _answer(ok, value):
+    """(status, frames) for an outcome."""
+    if ok:
+        try:
+            return _core.OK, _serialize.dumps(value)
+        except Exception as e:
+            value = e
+            note = "pmp: the task's result cannot be pickled:\n"
+            return _core.ERROR, _serialize.error_frames(value, note)
+    return _core.ERROR, _serialize.error_frames(value)
+
+
+def serve_serial(worker):
+    task = _Task()
+    recv, send = worker.recv, worker.send
+    while True:
+        kind, task_id, last, message = recv()
+        if kind == _core.REQUEST_TASK:
+            status, frames = _answer(*task.run(message))
+            send(task_id, status, frames)
+            if last:
+                return
+        elif kind == _core.REQUEST_INIT:
+            task.set_up(message)
+        else:
+            return
+
+
+def serve_mpi(comm, worker):
+    """Every rank runs every task; rank 0 (with worker) talks to the controller."""
+    task = _Task()
+    rank = comm.Get_rank()
+    while True:
+        request = None
+        if rank == 0:
+            kind, task_id, last, message = worker.recv()
+            request = (kind, task_id, last, [bytes(f) for f in message] if message is not None else None)
+        kind, task_id, last, frames = comm.bcast(request, root=0)
+        if kind == _core.REQUEST_INIT:
+            task.set_up(frames)
+            continue
+        if kind != _core.REQUEST_TASK:
+            return
+        ok, value = task.run(frames)
+        if not ok:  # exceptions travel as frames: not every exception pickles
+            value = _serialize.error_frames(value, f"pmp: on MPI rank {rank} of {comm.Get_size()}:\n")
+        outcomes = comm.gather((ok, value), root=0)
+        if rank == 0:
+            failed = [frames for ok, frames in outcomes if not ok]
+            if failed:
+                worker.send(task_id, _core.ERROR, failed[0])
+            else:
+                worker.send(task_id, *_answer(True, [v for _, v in outcomes]))
+        if last:
+            return
+
+
+def main():
+    mpi = os.environ.get("PMP_MPI") == "1"
+    comm = None
+    if mpi:
+        from mpi4py import MPI
+        comm = MPI.COMM_WORLD
+    worker = None
+    try:
+        if comm is None or comm.Get_rank() == 0:
+            worker = _core.Worker()
+        if comm is not None and comm.Get_size() > 1:
+            serve_mpi(comm, worker)
+        else:
+            serve_serial(worker)
+    except _core.Error as e:
+        print(e, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 1
+    finally:
+        if worker is not None:
+            worker.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

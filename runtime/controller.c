@@ -1,0 +1,797 @@
+/* The controller: one I/O thread owns the ROUTER socket and the worker table; the task
+ * queues are shared with the API threads under one mutex, which the I/O thread never
+ * holds while it calls the event handler. */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "errors.h"
+#include "msg.h"
+#include "pmp.h"
+#include "process.h"
+#include "taskq.h"
+#include "workers.h"
+
+#define ENDPOINT_MAX 256
+#define TEXT_MAX 512
+#define RECV_BATCH 1024 /* messages handled per wake-up before the queues get a turn */
+
+struct pmp_controller {
+	pmp_controller_config cfg;
+	pmp_event_fn on_events;
+	void *ctx;
+	void *zctx, *router;
+	int wakefd;
+	pthread_t io;
+	bool io_started, joined;
+	pthread_mutex_t join_lock;
+	char endpoint[ENDPOINT_MAX];
+	char ipc_dir[64];
+
+	pthread_mutex_t lock; /* guards the fields down to the I/O-thread-only ones */
+	struct pmp_taskq block_q, pertask_q;
+	struct pmp_taskindex index;
+	struct spawn_request *spawns;
+	pmp_msg *init;
+	int capacity;
+	bool stopping;
+	bool broken;
+	char broken_text[TEXT_MAX];
+
+	/* I/O thread only */
+	struct pmp_worker_table workers;
+	int used_cores;
+	int start_failures;
+	bool shutdown_sent, killed;
+	struct timespec deadline; /* of the shutdown grace period */
+	pmp_event *events;
+	char (*texts)[TEXT_MAX];
+	size_t nevents, evcap;
+};
+
+struct spawn_request {
+	pmp_spec *spec;
+	int n;
+	struct spawn_request *next;
+};
+
+/* ---------- events ---------- */
+
+static pmp_event *add_event(pmp_controller *c, enum pmp_event_kind kind, uint64_t task, int32_t worker,
+			    int status)
+{
+	if (c->nevents == c->evcap) {
+		size_t cap = c->evcap ? c->evcap * 2 : 64;
+		pmp_event *ev = realloc(c->events, cap * sizeof(*ev));
+		if (ev)
+			c->events = ev;
+		char(*tx)[TEXT_MAX] = realloc(c->texts, cap * sizeof(*tx));
+		if (tx)
+			c->texts = tx;
+		if (!ev || !tx) {
+			/* Out of memory: deliver what is there and go on with one slot. */
+			return NULL;
+		}
+		c->evcap = cap;
+	}
+	pmp_event *e = &c->events[c->nevents];
+	*e = (pmp_event){kind, task, worker, status, NULL, NULL};
+	c->texts[c->nevents][0] = '\0';
+	c->nevents++;
+	return e;
+}
+
+static char *event_text(pmp_controller *c, pmp_event *e)
+{
+	return c->texts[e - c->events];
+}
+
+static void flush_events(pmp_controller *c)
+{
+	if (!c->nevents)
+		return;
+	for (size_t i = 0; i < c->nevents; i++)
+		c->events[i].text = c->texts[i];
+	c->on_events(c->ctx, c->events, c->nevents);
+	c->nevents = 0;
+}
+
+/* ---------- tasks ---------- */
+
+static void free_task(struct pmp_task *t)
+{
+	pmp_msg_free(t->payload);
+	pmp_spec_unref(t->spec);
+	free(t);
+}
+
+static struct pmp_taskq *queue_of(pmp_controller *c, const struct pmp_task *t)
+{
+	return t->spec ? &c->pertask_q : &c->block_q;
+}
+
+/* The task cannot run: tell the handler, forget it. */
+static void fail_task(pmp_controller *c, struct pmp_task *t, enum pmp_event_kind kind, int32_t worker,
+		      int status, const char *text)
+{
+	pmp_event *e = add_event(c, kind, t->id, worker, status);
+	if (e)
+		snprintf(event_text(c, e), TEXT_MAX, "%s", text);
+	pmp_taskindex_remove(&c->index, t->id);
+	free_task(t);
+}
+
+static void fail_queued(pmp_controller *c, struct pmp_taskq *q, const char *text)
+{
+	struct pmp_task *t;
+	while ((t = pmp_taskq_pop(q)))
+		fail_task(c, t, PMP_EVENT_TASK_FAILED, -1, 0, text);
+}
+
+/* ---------- workers ---------- */
+
+static const char *worker_name(const struct pmp_wk *w, char *buf, size_t len)
+{
+	if (w->info[0])
+		snprintf(buf, len, "worker %d (%s)", w->id, w->info);
+	else
+		snprintf(buf, len, "worker %d (pid %d, not yet connected)", w->id, (int)w->pid);
+	return buf;
+}
+
+static void give_up(pmp_controller *c, const char *why)
+{
+	if (c->broken)
+		return;
+	c->broken = true;
+	snprintf(c->broken_text, sizeof(c->broken_text), "%s", why);
+	fail_queued(c, &c->block_q, why);
+	fail_queued(c, &c->pertask_q, why);
+}
+
+static void start_failed(pmp_controller *c, const char *why)
+{
+	if (c->stopping)
+		return;
+	if (++c->start_failures >= c->cfg.max_start_failures) {
+		char text[TEXT_MAX];
+		snprintf(text, sizeof(text), "pmp: workers fail to start (%d in a row); the last: %.400s",
+			 c->start_failures, why);
+		give_up(c, text);
+	}
+}
+
+/* Starts a worker of spec; NULL when it could not be started (counted as a failure). */
+static struct pmp_wk *start_worker(pmp_controller *c, pmp_spec *spec, bool per_task)
+{
+	char err[TEXT_MAX];
+	struct pmp_wk *w = pmp_workers_add(&c->workers, spec, per_task);
+	if (!w) {
+		start_failed(c, "pmp: out of memory starting a worker");
+		return NULL;
+	}
+	if (pmp_spawn(spec, c->endpoint, w->id, &w->pid, &w->pidfd, err, sizeof(err)) < 0) {
+		pmp_workers_remove(&c->workers, w->id);
+		start_failed(c, err);
+		return NULL;
+	}
+	if (per_task)
+		c->used_cores += spec->cores;
+	return w;
+}
+
+static int send_to(pmp_controller *c, struct pmp_wk *w, uint8_t type, uint8_t flags, uint64_t id, pmp_msg *m)
+{
+	uint8_t rid[PMP_ROUTING_ID_SIZE];
+	zmq_msg_t route;
+	struct pmp_header h = {type, flags, id};
+	pmp_routing_id(w->id, rid);
+	zmq_msg_init_size(&route, sizeof(rid));
+	memcpy(zmq_msg_data(&route), rid, sizeof(rid));
+	int rc = m ? pmp_send_msg(c->router, &route, &h, m) : pmp_send(c->router, &route, &h, NULL, 0);
+	zmq_msg_close(&route);
+	return rc;
+}
+
+/* The copy of the init frames a worker gets (the original stays for later workers). */
+static pmp_msg *copy_msg(const pmp_msg *m)
+{
+	pmp_msg *out = malloc(sizeof(*out) + (m->n ? m->n : 1) * sizeof(zmq_msg_t));
+	if (!out)
+		return NULL;
+	out->n = m->n;
+	for (size_t i = 0; i < m->n; i++) {
+		zmq_msg_init(&out->frames[i]);
+		zmq_msg_copy(&out->frames[i], (zmq_msg_t *)&m->frames[i]);
+	}
+	return out;
+}
+
+static void send_task(pmp_controller *c, struct pmp_wk *w, struct pmp_task *t)
+{
+	if (send_to(c, w, PMP_MSG_TASK, w->per_task ? PMP_FLAG_LAST : 0, t->id, t->payload) < 0) {
+		/* Gone between its last message and now: its exit will requeue or fail it. */
+		w->state = PMP_W_STOPPING;
+	}
+	pmp_msg_free(t->payload);
+	t->payload = NULL;
+}
+
+static void worker_ready(pmp_controller *c, struct pmp_wk *w, pmp_msg *m)
+{
+	pmp_frame info = pmp_msg_frame(m, 2);
+	size_t n = 0;
+	/* "pid host", from the worker: keep printable characters only. */
+	for (size_t i = 0; i < info.size && n + 1 < sizeof(w->info); i++) {
+		char ch = ((const char *)info.data)[i];
+		w->info[n++] = ch >= 32 && ch < 127 ? ch : '?';
+	}
+	w->info[n] = '\0';
+	w->state = PMP_W_READY;
+	c->start_failures = 0;
+	pmp_event *e = add_event(c, PMP_EVENT_WORKER_READY, 0, w->id, 0);
+	if (e)
+		snprintf(event_text(c, e), TEXT_MAX, "%s", w->info);
+	if (c->shutdown_sent) {
+		send_to(c, w, PMP_MSG_SHUTDOWN, 0, 0, NULL);
+		w->state = PMP_W_STOPPING;
+		return;
+	}
+	if (w->per_task) {
+		if (w->inflight.head)
+			send_task(c, w, w->inflight.head);
+		return;
+	}
+	if (c->init && !w->init_sent) {
+		pmp_msg *copy = copy_msg(c->init);
+		if (!copy || send_to(c, w, PMP_MSG_INIT, 0, 0, copy) < 0)
+			w->state = PMP_W_STOPPING;
+		pmp_msg_free(copy);
+		w->init_sent = true;
+	}
+}
+
+static void task_result(pmp_controller *c, struct pmp_wk *w, const struct pmp_header *h, pmp_msg *m)
+{
+	struct pmp_task *t = pmp_taskindex_find(&c->index, h->id);
+	if (!t || t->worker != w->id || t->payload)
+		return; /* not a task this worker holds: ignore it */
+	pmp_taskq_remove(&w->inflight, t);
+	pmp_taskindex_remove(&c->index, t->id);
+	free_task(t);
+	pmp_msg *payload = pmp_msg_split(m, 2);
+	pmp_event *e = payload ? add_event(c, PMP_EVENT_RESULT, h->id, w->id,
+					   (h->flags & PMP_FLAG_ERROR) ? PMP_ERROR : PMP_OK) : NULL;
+	if (e)
+		e->msg = payload;
+	else
+		pmp_msg_free(payload);
+}
+
+static void handle_message(pmp_controller *c, pmp_msg *m)
+{
+	struct pmp_header h;
+	if (m->n < 2)
+		return;
+	pmp_frame route = pmp_msg_frame(m, 0), head = pmp_msg_frame(m, 1);
+	struct pmp_wk *w = pmp_workers_get(&c->workers, pmp_routing_id_parse(route.data, route.size));
+	if (!w || pmp_header_decode(head.data, head.size, &h) < 0 || !pmp_type_to_controller(h.type))
+		return; /* not from one of our workers, or not pmp: drop it unread */
+	if (h.type == PMP_MSG_READY && w->state == PMP_W_STARTING && h.id == (uint64_t)w->id)
+		worker_ready(c, w, m);
+	else if (h.type == PMP_MSG_RESULT && w->state != PMP_W_STARTING)
+		task_result(c, w, &h, m);
+}
+
+/* A worker process ended: its tasks are lost (or, never started, queued again). */
+static void worker_exited(pmp_controller *c, struct pmp_wk *w)
+{
+	int status = 0;
+	char how[128], name[256], text[TEXT_MAX];
+	bool started = w->state != PMP_W_STARTING;
+	struct pmp_task *t;
+
+	while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	close(w->pidfd);
+	w->pidfd = -1;
+	pmp_describe_exit(status, how, sizeof(how));
+	worker_name(w, name, sizeof(name));
+	while ((t = pmp_taskq_pop(&w->inflight))) {
+		if (w->per_task && !started && !c->broken && !c->stopping) {
+			t->worker = -1; /* never reached a worker: run it on the next one */
+			pmp_taskq_push_front(&c->pertask_q, t);
+			continue;
+		}
+		snprintf(text, sizeof(text), "pmp: %s %s while running task %llu", name, how,
+			 (unsigned long long)t->id);
+		fail_task(c, t, PMP_EVENT_TASK_LOST, w->id, status, text);
+	}
+	pmp_event *e = add_event(c, PMP_EVENT_WORKER_EXIT, 0, w->id, status);
+	if (e)
+		snprintf(event_text(c, e), TEXT_MAX, "pmp: %s %s", name, how);
+	if (w->per_task)
+		c->used_cores -= w->spec->cores;
+	if (!started) {
+		snprintf(text, sizeof(text), "%s %s before it connected (command: %s)", name, how, w->spec->argv[0]);
+		start_failed(c, text);
+	}
+	pmp_spec *spec = pmp_spec_ref(w->spec);
+	bool replace = !w->per_task && !c->stopping && !c->broken;
+	pmp_workers_remove(&c->workers, w->id);
+	if (replace)
+		start_worker(c, spec, false);
+	pmp_spec_unref(spec);
+}
+
+/* ---------- the I/O thread's turns ---------- */
+
+static void take_spawn_requests(pmp_controller *c)
+{
+	struct spawn_request *r;
+	while ((r = c->spawns)) {
+		c->spawns = r->next;
+		for (int i = 0; i < r->n && !c->broken && !c->stopping; i++)
+			start_worker(c, r->spec, false);
+		pmp_spec_unref(r->spec);
+		free(r);
+	}
+}
+
+static void dispatch(pmp_controller *c)
+{
+	size_t ready = pmp_workers_ready(&c->workers);
+	while (c->block_q.len && ready) {
+		size_t limit = pmp_workers_limit(c->block_q.len, ready, (size_t)c->cfg.prefetch);
+		struct pmp_wk *w = pmp_workers_pick(&c->workers, limit);
+		if (!w)
+			break;
+		struct pmp_task *t = pmp_taskq_pop(&c->block_q);
+		t->worker = w->id;
+		pmp_taskq_push(&w->inflight, t);
+		send_task(c, w, t);
+		if (w->state != PMP_W_READY)
+			ready--;
+	}
+	while (c->pertask_q.head && !c->broken) {
+		struct pmp_task *t = c->pertask_q.head;
+		int cores = t->spec->cores;
+		if (cores > c->capacity) {
+			char text[TEXT_MAX];
+			snprintf(text, sizeof(text), "pmp: task %llu needs %d cores but the executor has %d: "
+				 "ask for fewer cores or a larger executor", (unsigned long long)t->id, cores, c->capacity);
+			pmp_taskq_pop(&c->pertask_q);
+			fail_task(c, t, PMP_EVENT_TASK_FAILED, -1, 0, text);
+			continue;
+		}
+		if (c->used_cores + cores > c->capacity)
+			break; /* wait for a per-task worker to exit */
+		struct pmp_wk *w = start_worker(c, t->spec, true);
+		if (!w)
+			break; /* counted; retried on the next turn unless the controller gave up */
+		pmp_taskq_pop(&c->pertask_q);
+		t->worker = w->id;
+		pmp_taskq_push(&w->inflight, t);
+	}
+}
+
+static double seconds_until(const struct timespec *t)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(t->tv_sec - now.tv_sec) + (double)(t->tv_nsec - now.tv_nsec) / 1e9;
+}
+
+static bool busy(pmp_controller *c)
+{
+	if (c->block_q.len || c->pertask_q.len)
+		return true;
+	for (size_t i = 0; i < c->workers.cap; i++)
+		if (c->workers.slots[i] && c->workers.slots[i]->inflight.len)
+			return true;
+	return false;
+}
+
+/* Once stopping and idle: ask workers to exit, then make them. True when all are gone. */
+static bool shutdown_turn(pmp_controller *c)
+{
+	if (!c->stopping || busy(c))
+		return false;
+	if (!c->shutdown_sent) {
+		c->shutdown_sent = true;
+		clock_gettime(CLOCK_MONOTONIC, &c->deadline);
+		c->deadline.tv_sec += (time_t)c->cfg.shutdown_grace;
+		c->deadline.tv_nsec += (long)((c->cfg.shutdown_grace - (double)(time_t)c->cfg.shutdown_grace) * 1e9);
+		if (c->deadline.tv_nsec >= 1000000000L) {
+			c->deadline.tv_sec++;
+			c->deadline.tv_nsec -= 1000000000L;
+		}
+		for (size_t i = 0; i < c->workers.cap; i++) {
+			struct pmp_wk *w = c->workers.slots[i];
+			if (!w)
+				continue;
+			if (w->state == PMP_W_READY && send_to(c, w, PMP_MSG_SHUTDOWN, 0, 0, NULL) == 0)
+				w->state = PMP_W_STOPPING;
+			else
+				kill(-w->pid, SIGTERM); /* not connected (yet): its process group */
+			w->state = PMP_W_STOPPING;
+		}
+	} else if (!c->killed && seconds_until(&c->deadline) <= 0) {
+		c->killed = true;
+		for (size_t i = 0; i < c->workers.cap; i++)
+			if (c->workers.slots[i])
+				kill(-c->workers.slots[i]->pid, SIGKILL);
+	}
+	return c->workers.live == 0;
+}
+
+static void wait_for_work(pmp_controller *c)
+{
+	size_t n = 2 + c->workers.live, k = 2;
+	zmq_pollitem_t *items = calloc(n, sizeof(*items));
+	struct pmp_wk **owners = calloc(n, sizeof(*owners));
+	long timeout = -1;
+
+	if (!items || !owners) {
+		/* Out of memory: wait on the socket alone for a moment, then try again. */
+		zmq_pollitem_t one = {c->router, 0, ZMQ_POLLIN, 0};
+		zmq_poll(&one, 1, 100);
+		goto out;
+	}
+	items[0] = (zmq_pollitem_t){c->router, 0, ZMQ_POLLIN, 0};
+	items[1] = (zmq_pollitem_t){NULL, c->wakefd, ZMQ_POLLIN, 0};
+	for (size_t i = 0; i < c->workers.cap; i++) {
+		struct pmp_wk *w = c->workers.slots[i];
+		if (w && w->pidfd >= 0) {
+			owners[k] = w;
+			items[k++] = (zmq_pollitem_t){NULL, w->pidfd, ZMQ_POLLIN, 0};
+		}
+	}
+	if (c->shutdown_sent && !c->killed) {
+		double left = seconds_until(&c->deadline);
+		timeout = left > 0 ? (long)(left * 1000) + 1 : 0;
+	}
+	if (zmq_poll(items, (int)k, timeout) < 0)
+		goto out;
+	if (items[1].revents & ZMQ_POLLIN) {
+		uint64_t count;
+		if (read(c->wakefd, &count, sizeof(count)) < 0)
+			count = 0; /* EAGAIN: another turn took it */
+	}
+	pthread_mutex_lock(&c->lock);
+	for (int i = 0; i < RECV_BATCH; i++) {
+		pmp_msg *m = pmp_msg_recv(c->router, PMP_MAX_FRAMES + 2, ZMQ_DONTWAIT);
+		if (!m) {
+			if (errno == EAGAIN || errno == ETERM || errno == EINTR)
+				break;
+			continue; /* too many frames or out of memory: dropped */
+		}
+		handle_message(c, m);
+		pmp_msg_free(m);
+	}
+	for (size_t i = 2; i < k; i++)
+		if (items[i].revents & ZMQ_POLLIN)
+			worker_exited(c, owners[i]);
+	pthread_mutex_unlock(&c->lock);
+out:
+	free(items);
+	free(owners);
+}
+
+static void *io_main(void *arg)
+{
+	pmp_controller *c = arg;
+	sigset_t all;
+
+	/* Signals are for the application's threads, not this one. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	for (;;) {
+		pthread_mutex_lock(&c->lock);
+		take_spawn_requests(c);
+		dispatch(c);
+		bool done = shutdown_turn(c);
+		pthread_mutex_unlock(&c->lock);
+		flush_events(c);
+		if (done)
+			break;
+		wait_for_work(c);
+	}
+	return NULL;
+}
+
+/* ---------- API ---------- */
+
+static void wake(pmp_controller *c)
+{
+	uint64_t one = 1;
+	if (write(c->wakefd, &one, sizeof(one)) < 0) {
+		/* EAGAIN: the counter is full, so the I/O thread will wake anyway */
+	}
+}
+
+static int bind_router(pmp_controller *c, const char *endpoint, char *err, size_t errlen)
+{
+	char bind[ENDPOINT_MAX];
+	size_t len = sizeof(c->endpoint);
+
+	if (endpoint) {
+		snprintf(bind, sizeof(bind), "%s", endpoint);
+	} else {
+		snprintf(c->ipc_dir, sizeof(c->ipc_dir), "/tmp/pmp-XXXXXX");
+		if (!mkdtemp(c->ipc_dir)) { /* mkdtemp makes it 0700: only this user connects */
+			c->ipc_dir[0] = '\0';
+			return pmp_err(err, errlen, "pmp: cannot create a private directory in /tmp (%s): "
+				       "free space in /tmp or pass an endpoint", strerror(errno));
+		}
+		snprintf(bind, sizeof(bind), "ipc://%s/controller", c->ipc_dir);
+	}
+	if (zmq_bind(c->router, bind) < 0)
+		return pmp_err(err, errlen, "pmp: cannot listen on %s (%s): choose another address or port",
+			       bind, zmq_strerror(errno));
+	if (zmq_getsockopt(c->router, ZMQ_LAST_ENDPOINT, c->endpoint, &len) < 0)
+		return pmp_err(err, errlen, "pmp: cannot read the bound endpoint (%s)", zmq_strerror(errno));
+	return 0;
+}
+
+pmp_controller *pmp_controller_start(const pmp_controller_config *cfg, pmp_event_fn fn, void *ctx,
+				     char *err, size_t errlen)
+{
+	pmp_controller *c = calloc(1, sizeof(*c));
+	int on = 1, zero = 0, linger = 200;
+
+	if (!c) {
+		pmp_err(err, errlen, "pmp: out of memory");
+		return NULL;
+	}
+	if (cfg)
+		c->cfg = *cfg;
+	if (c->cfg.prefetch <= 0)
+		c->cfg.prefetch = 8;
+	if (c->cfg.shutdown_grace <= 0)
+		c->cfg.shutdown_grace = 10;
+	if (c->cfg.max_start_failures <= 0)
+		c->cfg.max_start_failures = 3;
+	c->cfg.bind = NULL; /* the caller's string: used once, below */
+	c->on_events = fn;
+	c->ctx = ctx;
+	c->capacity = INT_MAX;
+	c->wakefd = -1;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->join_lock, NULL);
+
+	c->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (c->wakefd < 0) {
+		pmp_err(err, errlen, "pmp: cannot create an eventfd (%s)", strerror(errno));
+		goto fail;
+	}
+	if (!(c->zctx = zmq_ctx_new()) || !(c->router = zmq_socket(c->zctx, ZMQ_ROUTER))) {
+		pmp_err(err, errlen, "pmp: cannot create a ZeroMQ socket (%s)", zmq_strerror(errno));
+		goto fail;
+	}
+	zmq_setsockopt(c->router, ZMQ_ROUTER_MANDATORY, &on, sizeof(on));
+	zmq_setsockopt(c->router, ZMQ_SNDHWM, &zero, sizeof(zero));
+	zmq_setsockopt(c->router, ZMQ_RCVHWM, &zero, sizeof(zero));
+	zmq_setsockopt(c->router, ZMQ_LINGER, &linger, sizeof(linger));
+	if (bind_router(c, cfg ? cfg->bind : NULL, err, errlen) < 0)
+		goto fail;
+	if (pthread_create(&c->io, NULL, io_main, c) != 0) {
+		pmp_err(err, errlen, "pmp: cannot start the I/O thread: raise the thread limit");
+		goto fail;
+	}
+	c->io_started = true;
+	return c;
+fail:
+	pmp_controller_free(c);
+	return NULL;
+}
+
+const char *pmp_controller_endpoint(const pmp_controller *c)
+{
+	return c->endpoint;
+}
+
+static int refuse(pmp_controller *c, char *err, size_t errlen)
+{
+	if (c->broken)
+		return pmp_err(err, errlen, "%s", c->broken_text);
+	return pmp_err(err, errlen, "pmp: cannot schedule new tasks after shutdown: create a new executor");
+}
+
+int pmp_controller_add_workers(pmp_controller *c, pmp_spec *spec, int n, char *err, size_t errlen)
+{
+	struct spawn_request *r = malloc(sizeof(*r));
+	if (!r)
+		return pmp_err(err, errlen, "pmp: out of memory");
+	*r = (struct spawn_request){pmp_spec_ref(spec), n, NULL};
+	pthread_mutex_lock(&c->lock);
+	if (c->stopping || c->broken) {
+		int rc = refuse(c, err, errlen);
+		pthread_mutex_unlock(&c->lock);
+		pmp_spec_unref(spec);
+		free(r);
+		return rc;
+	}
+	struct spawn_request **tail = &c->spawns;
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = r;
+	pthread_mutex_unlock(&c->lock);
+	wake(c);
+	return 0;
+}
+
+static pmp_msg *msg_from_frames(const pmp_frame *frames, size_t n)
+{
+	pmp_msg *m = malloc(sizeof(*m) + (n ? n : 1) * sizeof(zmq_msg_t));
+	if (!m)
+		return NULL;
+	m->n = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (zmq_msg_init_size(&m->frames[i], frames[i].size) < 0) {
+			pmp_msg_free(m);
+			return NULL;
+		}
+		m->n++;
+		if (frames[i].size)
+			memcpy(zmq_msg_data(&m->frames[i]), frames[i].data, frames[i].size);
+	}
+	return m;
+}
+
+int pmp_controller_set_init(pmp_controller *c, const pmp_frame *frames, size_t n, char *err, size_t errlen)
+{
+	pmp_msg *m = msg_from_frames(frames, n);
+	if (!m)
+		return pmp_err(err, errlen, "pmp: out of memory");
+	pthread_mutex_lock(&c->lock);
+	pmp_msg_free(c->init);
+	c->init = m;
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+void pmp_controller_set_capacity(pmp_controller *c, int cores)
+{
+	pthread_mutex_lock(&c->lock);
+	c->capacity = cores;
+	pthread_mutex_unlock(&c->lock);
+	wake(c);
+}
+
+int pmp_controller_submit(pmp_controller *c, uint64_t task, pmp_spec *spec, const pmp_frame *frames,
+			  size_t n, char *err, size_t errlen)
+{
+	struct pmp_task *t = calloc(1, sizeof(*t));
+	if (!t || n > PMP_MAX_FRAMES || !(t->payload = msg_from_frames(frames, n))) {
+		free(t);
+		return pmp_err(err, errlen, n > PMP_MAX_FRAMES ? "pmp: a task has more than %d buffers: "
+				"send fewer, larger objects" : "pmp: out of memory queuing a task (%d)", PMP_MAX_FRAMES);
+	}
+	t->id = task;
+	t->worker = -1;
+	t->spec = pmp_spec_ref(spec);
+
+	pthread_mutex_lock(&c->lock);
+	if (c->stopping || c->broken) {
+		int rc = refuse(c, err, errlen);
+		pthread_mutex_unlock(&c->lock);
+		free_task(t);
+		return rc;
+	}
+	if (pmp_taskindex_add(&c->index, t) < 0) {
+		int e = errno;
+		pthread_mutex_unlock(&c->lock);
+		free_task(t);
+		return pmp_err(err, errlen, e == EEXIST ? "pmp: task id %llu is in use: use a new id"
+				: "pmp: out of memory queuing task %llu", (unsigned long long)task);
+	}
+	struct pmp_taskq *q = queue_of(c, t);
+	bool was_empty = q->len == 0;
+	pmp_taskq_push(q, t);
+	pthread_mutex_unlock(&c->lock);
+	/* The I/O thread dispatches all it can before it sleeps: only a queue that was
+	 * empty can have a worker idle for this task. */
+	if (was_empty)
+		wake(c);
+	return 0;
+}
+
+int pmp_controller_cancel(pmp_controller *c, uint64_t task)
+{
+	int removed = 0;
+	pthread_mutex_lock(&c->lock);
+	struct pmp_task *t = pmp_taskindex_find(&c->index, task);
+	if (t && t->worker < 0) {
+		pmp_taskq_remove(queue_of(c, t), t);
+		pmp_taskindex_remove(&c->index, task);
+		free_task(t);
+		removed = 1;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (removed)
+		wake(c); /* a shutdown may have been waiting for this queue to empty */
+	return removed;
+}
+
+size_t pmp_controller_queued(pmp_controller *c)
+{
+	pthread_mutex_lock(&c->lock);
+	size_t n = c->block_q.len + c->pertask_q.len;
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+void pmp_controller_shutdown(pmp_controller *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->stopping = true;
+	pthread_mutex_unlock(&c->lock);
+	wake(c);
+}
+
+void pmp_controller_join(pmp_controller *c)
+{
+	pthread_mutex_lock(&c->join_lock);
+	if (c->io_started && !c->joined) {
+		pthread_join(c->io, NULL);
+		c->joined = true;
+	}
+	pthread_mutex_unlock(&c->join_lock);
+}
+
+void pmp_controller_free(pmp_controller *c)
+{
+	if (!c)
+		return;
+	if (c->io_started) {
+		pmp_controller_shutdown(c);
+		pmp_controller_join(c);
+	}
+	struct pmp_task *t;
+	while ((t = pmp_taskq_pop(&c->block_q)))
+		free_task(t);
+	while ((t = pmp_taskq_pop(&c->pertask_q)))
+		free_task(t);
+	pmp_taskindex_free(&c->index);
+	for (size_t i = 0; i < c->workers.cap; i++) {
+		struct pmp_wk *w = c->workers.slots[i];
+		while (w && (t = pmp_taskq_pop(&w->inflight)))
+			free_task(t);
+	}
+	pmp_workers_free(&c->workers);
+	while (c->spawns) {
+		struct spawn_request *r = c->spawns;
+		c->spawns = r->next;
+		pmp_spec_unref(r->spec);
+		free(r);
+	}
+	pmp_msg_free(c->init);
+	if (c->router)
+		zmq_close(c->router);
+	if (c->zctx)
+		zmq_ctx_term(c->zctx);
+	if (c->ipc_dir[0]) {
+		char path[128];
+		snprintf(path, sizeof(path), "%s/controller", c->ipc_dir);
+		unlink(path);
+		rmdir(c->ipc_dir);
+	}
+	if (c->wakefd >= 0)
+		close(c->wakefd);
+	free(c->events);
+	free(c->texts);
+	pthread_mutex_destroy(&c->lock);
+	pthread_mutex_destroy(&c->join_lock);
+	free(c);
+}

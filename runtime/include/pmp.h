@@ -1,0 +1,148 @@
+/* libpmp: couples a serial controller process to worker processes over ZeroMQ.
+ *
+ * The controller runs one I/O thread that owns its socket, its task queue and its
+ * worker table. Any thread may submit tasks; the I/O thread sends each to a free
+ * worker, starts and replaces worker processes, notices their exit (pidfd), and hands
+ * results and failures to one callback, in batches. Nothing polls: the I/O thread
+ * blocks in zmq_poll on the socket, an eventfd for new commands and the workers' pidfds.
+ *
+ * A worker is any process that calls pmp_worker_connect() with the endpoint and id the
+ * controller put in its environment (PMP_ENDPOINT, PMP_WORKER_ID), then loops on
+ * pmp_worker_recv() / pmp_worker_send().
+ *
+ * Payloads are opaque frames (pmp serialises Python objects into them); libpmp adds a
+ * 16-byte header per message. All functions return 0 (or a pointer) on success and -1
+ * (or NULL) on failure with a message in err when err is not NULL. */
+#ifndef PMP_H
+#define PMP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PMP_ERR_MAX 512
+
+/* One contiguous piece of a message. */
+typedef struct pmp_frame {
+	const void *data;
+	size_t size;
+} pmp_frame;
+
+/* Frames received from the peer; valid until pmp_msg_free(). */
+typedef struct pmp_msg pmp_msg;
+size_t pmp_msg_count(const pmp_msg *m);
+pmp_frame pmp_msg_frame(const pmp_msg *m, size_t i);
+void pmp_msg_free(pmp_msg *m);
+
+/* ---- controller ---- */
+
+typedef struct pmp_controller pmp_controller;
+
+/* How to start a worker process: argv[0] is run as is (a path, or a name looked up in
+ * PATH), with envp plus PMP_ENDPOINT and PMP_WORKER_ID, in cwd (NULL: the controller's).
+ * In argv, "{endpoint}" and "{worker_id}" are replaced by the worker's values (e.g. for
+ * `srun --pmp-endpoint={endpoint} --pmp-worker-id={worker_id} ...`). `cores` is what
+ * the worker takes from the controller's capacity (see pmp_controller_submit). */
+typedef struct pmp_spec pmp_spec;
+pmp_spec *pmp_spec_new(const char *const *argv, const char *const *envp, const char *cwd,
+		       int cores, char *err, size_t errlen);
+void pmp_spec_unref(pmp_spec *s); /* NULL is fine */
+
+enum pmp_status {
+	PMP_OK = 0,    /* the payload is the task's result */
+	PMP_ERROR = 1, /* the payload is the task's exception */
+};
+
+enum pmp_event_kind {
+	PMP_EVENT_RESULT,       /* task ended: status, msg (owned by the handler) */
+	PMP_EVENT_TASK_LOST,    /* task's worker died before answering: worker, wait status, text */
+	PMP_EVENT_TASK_FAILED,  /* task cannot run: workers cannot start (text says why) */
+	PMP_EVENT_WORKER_READY, /* worker connected: text is "pid host" */
+	PMP_EVENT_WORKER_EXIT,  /* worker process ended: status is its wait status */
+};
+
+typedef struct pmp_event {
+	enum pmp_event_kind kind;
+	uint64_t task;
+	int32_t worker;
+	int status;
+	pmp_msg *msg;     /* RESULT: the handler must pmp_msg_free() it */
+	const char *text; /* valid during the callback */
+} pmp_event;
+
+/* Called on the I/O thread with every event of one wake-up. Must not block on the
+ * controller (it may submit and cancel). */
+typedef void (*pmp_event_fn)(void *ctx, pmp_event *events, size_t n);
+
+typedef struct pmp_controller_config {
+	const char *bind;       /* endpoint to bind, "tcp://HOST:*" or "tcp://HOST:PORT" or
+				   "ipc:///path"; NULL: ipc in a private (0700) directory */
+	int prefetch;           /* tasks in flight per worker when the queue is deep; 0: 8 */
+	double shutdown_grace;  /* seconds workers get to exit before SIGKILL; 0: 10 */
+	int max_start_failures; /* workers that die before connecting, in a row, before the
+				   controller gives up and fails the queued tasks; 0: 3 */
+} pmp_controller_config;
+
+pmp_controller *pmp_controller_start(const pmp_controller_config *cfg, pmp_event_fn fn, void *ctx,
+				     char *err, size_t errlen);
+/* The endpoint workers connect to (the bound one, with its real port). */
+const char *pmp_controller_endpoint(const pmp_controller *c);
+
+/* Start n long-lived workers of spec: they serve any task submitted without a spec and
+ * are replaced when they die (block allocation). */
+int pmp_controller_add_workers(pmp_controller *c, pmp_spec *spec, int n, char *err, size_t errlen);
+/* Frames every long-lived worker receives before its first task (e.g. an init function). */
+int pmp_controller_set_init(pmp_controller *c, const pmp_frame *frames, size_t n, char *err, size_t errlen);
+/* Cores available to per-task workers at once (default: unlimited). */
+void pmp_controller_set_capacity(pmp_controller *c, int cores);
+/* Queue task `task` (any id unique among queued and running tasks). spec NULL: any
+ * long-lived worker runs it; else a fresh worker of spec is started for it once its cores
+ * fit the capacity, and exits after it. Frames are copied. */
+int pmp_controller_submit(pmp_controller *c, uint64_t task, pmp_spec *spec, const pmp_frame *frames,
+			  size_t n, char *err, size_t errlen);
+/* Removes a task that is still queued: 1 removed (no event will follow), 0 not queued. */
+int pmp_controller_cancel(pmp_controller *c, uint64_t task);
+/* Tasks queued but not yet sent to a worker. */
+size_t pmp_controller_queued(pmp_controller *c);
+/* Begin shutting down: queued and running tasks finish, then workers get a shutdown
+ * message, and SIGKILL after the grace period. Returns at once. */
+void pmp_controller_shutdown(pmp_controller *c);
+/* Waits until the I/O thread has ended and every worker process is gone. */
+void pmp_controller_join(pmp_controller *c);
+/* Shuts down, joins, frees. */
+void pmp_controller_free(pmp_controller *c);
+
+/* ---- worker ---- */
+
+typedef struct pmp_worker pmp_worker;
+
+enum pmp_request_kind {
+	PMP_REQUEST_TASK,     /* run it and pmp_worker_send() its result */
+	PMP_REQUEST_INIT,     /* set up the worker (no answer expected) */
+	PMP_REQUEST_SHUTDOWN, /* exit: the controller asked, or is gone */
+};
+
+typedef struct pmp_request {
+	enum pmp_request_kind kind;
+	uint64_t task;
+	bool last;    /* the controller wants this worker to exit after this task */
+	pmp_msg *msg; /* TASK, INIT: the caller must pmp_msg_free() it */
+} pmp_request;
+
+/* Connects to the controller and says it is ready. endpoint NULL: $PMP_ENDPOINT;
+ * id < 0: $PMP_WORKER_ID. */
+pmp_worker *pmp_worker_connect(const char *endpoint, int32_t id, char *err, size_t errlen);
+/* Blocks until the next request. */
+int pmp_worker_recv(pmp_worker *w, pmp_request *req, char *err, size_t errlen);
+int pmp_worker_send(pmp_worker *w, uint64_t task, enum pmp_status status, const pmp_frame *frames,
+		    size_t n, char *err, size_t errlen);
+void pmp_worker_close(pmp_worker *w);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

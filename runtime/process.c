@@ -1,0 +1,229 @@
+/* Worker processes: see spawn.h. */
+#include "process.h"
+
+#include "errors.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void free_strv(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+static char **copy_strv(const char *const *v, size_t extra)
+{
+	size_t n = 0;
+	while (v && v[n])
+		n++;
+	char **out = calloc(n + extra + 1, sizeof(*out));
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (!(out[i] = strdup(v[i]))) {
+			free_strv(out);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+pmp_spec *pmp_spec_new(const char *const *argv, const char *const *envp, const char *cwd,
+		       int cores, char *err, size_t errlen)
+{
+	if (!argv || !argv[0] || !argv[0][0] || cores < 0) {
+		pmp_err(err, errlen, "pmp: a worker needs a program to run and a core count >= 0");
+		return NULL;
+	}
+	pmp_spec *s = calloc(1, sizeof(*s));
+	if (!s)
+		goto nomem;
+	s->refs = 1;
+	s->cores = cores;
+	if (!(s->argv = copy_strv(argv, 0)) || !(s->envp = copy_strv(envp, 0)) ||
+	    (cwd && !(s->cwd = strdup(cwd))))
+		goto nomem;
+	return s;
+nomem:
+	pmp_spec_unref(s);
+	pmp_err(err, errlen, "pmp: out of memory describing a worker");
+	return NULL;
+}
+
+pmp_spec *pmp_spec_ref(pmp_spec *s)
+{
+	if (s)
+		__atomic_add_fetch(&s->refs, 1, __ATOMIC_RELAXED);
+	return s;
+}
+
+void pmp_spec_unref(pmp_spec *s)
+{
+	if (!s || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	free_strv(s->argv);
+	free_strv(s->envp);
+	free(s->cwd);
+	free(s);
+}
+
+char *pmp_substitute(const char *tmpl, const char *endpoint, int32_t id)
+{
+	static const char ep_key[] = "{endpoint}", id_key[] = "{worker_id}";
+	char idbuf[16];
+	size_t cap = strlen(tmpl) + 1, used = 0;
+
+	snprintf(idbuf, sizeof(idbuf), "%d", id);
+	for (const char *p = strstr(tmpl, "{"); p; p = strstr(p + 1, "{"))
+		cap += strlen(endpoint) + sizeof(idbuf);
+	char *out = malloc(cap);
+	if (!out)
+		return NULL;
+	for (const char *p = tmpl; *p;) {
+		const char *value = NULL;
+		size_t skip = 0;
+		if (!strncmp(p, ep_key, sizeof(ep_key) - 1))
+			value = endpoint, skip = sizeof(ep_key) - 1;
+		else if (!strncmp(p, id_key, sizeof(id_key) - 1))
+			value = idbuf, skip = sizeof(id_key) - 1;
+		if (value) {
+			size_t n = strlen(value);
+			memcpy(out + used, value, n);
+			used += n;
+			p += skip;
+		} else {
+			out[used++] = *p++;
+		}
+	}
+	out[used] = '\0';
+	return out;
+}
+
+static bool is_var(const char *entry, const char *name)
+{
+	size_t n = strlen(name);
+	return !strncmp(entry, name, n) && entry[n] == '=';
+}
+
+/* spec's environment, without any PMP_ENDPOINT/PMP_WORKER_ID, plus this worker's. */
+static char **worker_env(const pmp_spec *s, const char *endpoint, int32_t id)
+{
+	size_t n = 0;
+	while (s->envp[n])
+		n++;
+	char **env = calloc(n + 3, sizeof(*env));
+	if (!env)
+		return NULL;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!is_var(s->envp[i], "PMP_ENDPOINT") && !is_var(s->envp[i], "PMP_WORKER_ID"))
+			env[k++] = s->envp[i]; /* borrowed */
+	char *ep = NULL, *wid = NULL;
+	if (asprintf(&ep, "PMP_ENDPOINT=%s", endpoint) < 0)
+		ep = NULL;
+	if (asprintf(&wid, "PMP_WORKER_ID=%d", id) < 0)
+		wid = NULL;
+	if (!ep || !wid) {
+		free(ep);
+		free(wid);
+		free(env);
+		return NULL;
+	}
+	env[k++] = ep;
+	env[k++] = wid;
+	env[k] = NULL;
+	return env;
+}
+
+static void free_worker_env(char **env)
+{
+	size_t n = 0;
+	while (env[n])
+		n++;
+	free(env[n - 1]); /* the two entries worker_env made */
+	free(env[n - 2]);
+	free(env);
+}
+
+int pmp_spawn(const pmp_spec *s, const char *endpoint, int32_t id, pid_t *pid, int *pidfd,
+	      char *err, size_t errlen)
+{
+	char **argv = NULL, **env = NULL;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, dflt;
+	int rc = -1, e;
+	size_t n = 0;
+
+	while (s->argv[n])
+		n++;
+	argv = calloc(n + 1, sizeof(*argv));
+	env = worker_env(s, endpoint, id);
+	for (size_t i = 0; argv && i < n; i++)
+		if (!(argv[i] = pmp_substitute(s->argv[i], endpoint, id)))
+			goto nomem;
+	if (!argv || !env)
+		goto nomem;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&attr);
+	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+	if (s->cwd)
+		posix_spawn_file_actions_addchdir_np(&fa, s->cwd);
+	/* Its own process group: a Ctrl-C meant for the controller must not kill workers
+	 * behind its back; the controller stops them. Signals reset to their defaults. */
+	sigemptyset(&none);
+	sigfillset(&dflt);
+	posix_spawnattr_setpgroup(&attr, 0);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &dflt);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	e = posix_spawnp(pid, argv[0], &fa, &attr, argv, env);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	if (e != 0) {
+		pmp_err(err, errlen, "pmp: cannot start worker %d: %s: %s%s", id, argv[0], strerror(e),
+			 s->cwd && e == ENOENT ? " (or its working directory does not exist)" : "");
+		goto out;
+	}
+	*pidfd = (int)syscall(SYS_pidfd_open, *pid, 0);
+	if (*pidfd < 0) {
+		e = errno;
+		kill(*pid, SIGKILL);
+		waitpid(*pid, NULL, 0);
+		pmp_err(err, errlen, "pmp: cannot watch worker %d (pidfd_open: %s): pmp needs Linux 5.3 or later",
+			 id, strerror(e));
+		goto out;
+	}
+	rc = 0;
+	goto out;
+nomem:
+	pmp_err(err, errlen, "pmp: out of memory starting worker %d", id);
+out:
+	free_strv(argv);
+	if (env)
+		free_worker_env(env);
+	return rc;
+}
+
+void pmp_describe_exit(int wstatus, char *buf, size_t len)
+{
+	if (WIFSIGNALED(wstatus)) {
+		const char *abbrev = sigabbrev_np(WTERMSIG(wstatus));
+		snprintf(buf, len, "was killed by signal %d (SIG%s)", WTERMSIG(wstatus), abbrev ? abbrev : "?");
+	} else if (WIFEXITED(wstatus)) {
+		snprintf(buf, len, "exited with status %d", WEXITSTATUS(wstatus));
+	} else {
+		snprintf(buf, len, "ended (wait status %#x)", wstatus);
+	}
+}

@@ -1,0 +1,44 @@
+/* The wire format: every message starts with a 16-byte header frame, then payload frames.
+ *
+ *   bytes 0-3  "PMP1"
+ *   byte  4    type (enum pmp_msg_type)
+ *   byte  5    flags (PMP_FLAG_*, by type)
+ *   bytes 6-7  zero
+ *   bytes 8-15 id, little-endian: the task id (TASK, RESULT), the worker id (READY)
+ *
+ * Pure code, so that the unit tests and the fuzzer drive the decoder directly. */
+#ifndef PMP_PROTOCOL_H
+#define PMP_PROTOCOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PMP_HEADER_SIZE 16
+#define PMP_MAX_FRAMES 4096 /* payload frames in one message; more is refused */
+
+enum pmp_msg_type {
+	PMP_MSG_TASK = 1,     /* controller -> worker: run this; payload = the task */
+	PMP_MSG_INIT = 2,     /* controller -> worker: set up; payload = the init */
+	PMP_MSG_SHUTDOWN = 3, /* controller -> worker: exit */
+	PMP_MSG_READY = 4,    /* worker -> controller: connected; payload = "pid host" */
+	PMP_MSG_RESULT = 5,   /* worker -> controller: task done; payload = result or error */
+};
+
+#define PMP_FLAG_LAST 0x01  /* TASK: exit after this task */
+#define PMP_FLAG_ERROR 0x01 /* RESULT: the payload is an exception */
+
+struct pmp_header {
+	uint8_t type;
+	uint8_t flags;
+	uint64_t id;
+};
+
+void pmp_header_encode(const struct pmp_header *h, uint8_t out[PMP_HEADER_SIZE]);
+/* 0, or -1 when the frame is not a header pmp sent: wrong size, magic, type, flags or padding. */
+int pmp_header_decode(const void *data, size_t size, struct pmp_header *h);
+/* Types each side accepts from the other. */
+bool pmp_type_to_controller(uint8_t type);
+bool pmp_type_to_worker(uint8_t type);
+
+#endif

@@ -1,0 +1,108 @@
+/* The worker table: see workers.h. */
+#include "workers.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "process.h"
+
+struct pmp_wk *pmp_workers_add(struct pmp_worker_table *t, pmp_spec *spec, bool per_task)
+{
+	if ((size_t)t->next_id >= t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 16;
+		struct pmp_wk **slots = realloc(t->slots, cap * sizeof(*slots));
+		if (!slots)
+			return NULL;
+		memset(slots + t->cap, 0, (cap - t->cap) * sizeof(*slots));
+		t->slots = slots;
+		t->cap = cap;
+	}
+	struct pmp_wk *w = calloc(1, sizeof(*w));
+	if (!w)
+		return NULL;
+	w->id = t->next_id++;
+	w->state = PMP_W_STARTING;
+	w->pid = -1;
+	w->pidfd = -1;
+	w->spec = pmp_spec_ref(spec);
+	w->per_task = per_task;
+	t->slots[w->id] = w;
+	t->live++;
+	return w;
+}
+
+struct pmp_wk *pmp_workers_get(const struct pmp_worker_table *t, int64_t id)
+{
+	if (id < 0 || (uint64_t)id >= t->cap)
+		return NULL;
+	return t->slots[id];
+}
+
+void pmp_workers_remove(struct pmp_worker_table *t, int32_t id)
+{
+	struct pmp_wk *w = pmp_workers_get(t, id);
+	if (!w)
+		return;
+	pmp_spec_unref(w->spec);
+	free(w);
+	t->slots[id] = NULL;
+	t->live--;
+}
+
+void pmp_workers_free(struct pmp_worker_table *t)
+{
+	for (size_t i = 0; i < t->cap; i++)
+		if (t->slots[i])
+			pmp_workers_remove(t, (int32_t)i);
+	free(t->slots);
+	memset(t, 0, sizeof(*t));
+}
+
+size_t pmp_workers_limit(size_t queued, size_t ready, size_t prefetch)
+{
+	if (ready == 0 || prefetch <= 1)
+		return 1;
+	size_t limit = 1 + queued / ready;
+	return limit < prefetch ? limit : prefetch;
+}
+
+struct pmp_wk *pmp_workers_pick(const struct pmp_worker_table *t, size_t limit)
+{
+	struct pmp_wk *best = NULL;
+	for (size_t i = 0; i < t->cap; i++) {
+		struct pmp_wk *w = t->slots[i];
+		if (!w || w->state != PMP_W_READY || w->per_task || w->inflight.len >= limit)
+			continue;
+		if (!best || w->inflight.len < best->inflight.len)
+			best = w;
+		if (best->inflight.len == 0)
+			break; /* idle: cannot do better */
+	}
+	return best;
+}
+
+size_t pmp_workers_ready(const struct pmp_worker_table *t)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < t->cap; i++)
+		n += t->slots[i] && t->slots[i]->state == PMP_W_READY && !t->slots[i]->per_task;
+	return n;
+}
+
+void pmp_routing_id(int32_t id, uint8_t out[PMP_ROUTING_ID_SIZE])
+{
+	out[0] = 'w';
+	for (int i = 0; i < 4; i++)
+		out[1 + i] = (uint8_t)((uint32_t)id >> (8 * i));
+}
+
+int64_t pmp_routing_id_parse(const void *data, size_t size)
+{
+	const uint8_t *p = data;
+	if (size != PMP_ROUTING_ID_SIZE || p[0] != 'w')
+		return -1;
+	uint32_t id = 0;
+	for (int i = 3; i >= 0; i--)
+		id = (id << 8) | p[1 + i];
+	return id > INT32_MAX ? -1 : (int64_t)id;
+}

@@ -1,0 +1,61 @@
+/* The controller's worker table: each worker process, its state and the tasks it holds,
+ * and the choice of the worker a task goes to. Pure bookkeeping: no sockets, no
+ * processes; the I/O thread is its only user. */
+#ifndef PMP_WORKERS_H
+#define PMP_WORKERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "taskq.h"
+
+enum pmp_worker_state {
+	PMP_W_STARTING, /* process started, not yet connected */
+	PMP_W_READY,    /* connected: takes tasks */
+	PMP_W_STOPPING, /* told to exit (or being killed) */
+};
+
+struct pmp_wk {
+	int32_t id;
+	enum pmp_worker_state state;
+	pid_t pid;
+	int pidfd;
+	pmp_spec *spec;            /* a reference */
+	bool per_task;             /* started for one task, exits after it */
+	bool init_sent;
+	struct pmp_taskq inflight; /* sent (or, per task, assigned) and not yet answered */
+	char info[192];            /* "pid 123 on node1", once connected */
+};
+
+struct pmp_worker_table {
+	struct pmp_wk **slots; /* indexed by id; ids are never reused */
+	size_t cap;
+	int32_t next_id;
+	size_t live;
+};
+
+/* A new STARTING worker with the next id (spec is referenced), or NULL on ENOMEM. */
+struct pmp_wk *pmp_workers_add(struct pmp_worker_table *t, pmp_spec *spec, bool per_task);
+struct pmp_wk *pmp_workers_get(const struct pmp_worker_table *t, int64_t id);
+/* Frees the worker (its in-flight queue must be empty) and drops its spec reference. */
+void pmp_workers_remove(struct pmp_worker_table *t, int32_t id);
+void pmp_workers_free(struct pmp_worker_table *t);
+
+/* How many tasks a long-lived worker may hold at once: one while the queue is shallow,
+ * so one slow task never holds back others; up to `prefetch` when `queued` tasks are
+ * waiting for `ready` workers, so the round trip does not idle them. */
+size_t pmp_workers_limit(size_t queued, size_t ready, size_t prefetch);
+/* The READY long-lived worker with the fewest tasks, if it holds fewer than limit. */
+struct pmp_wk *pmp_workers_pick(const struct pmp_worker_table *t, size_t limit);
+/* READY long-lived workers. */
+size_t pmp_workers_ready(const struct pmp_worker_table *t);
+
+/* Routing ids: 'w' and the id as 4 little-endian bytes (ZeroMQ reserves a leading 0). */
+#define PMP_ROUTING_ID_SIZE 5
+void pmp_routing_id(int32_t id, uint8_t out[PMP_ROUTING_ID_SIZE]);
+/* The worker id a routing id names, or -1. */
+int64_t pmp_routing_id_parse(const void *data, size_t size);
+
+#endif
