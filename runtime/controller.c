@@ -52,7 +52,8 @@ struct pmp_controller {
 	struct pmp_worker_table workers;
 	int used_cores;
 	int start_failures;
-	bool shutdown_sent, killed;
+	bool shutdown_sent;
+	int signalled; /* 0, then 1 after SIGTERM, 2 after SIGKILL */
 	struct timespec deadline; /* of the shutdown grace period */
 	pmp_event *events;
 	char (*texts)[TEXT_MAX];
@@ -416,21 +417,23 @@ static bool shutdown_turn(pmp_controller *c)
 			c->deadline.tv_sec++;
 			c->deadline.tv_nsec -= 1000000000L;
 		}
+		/* Connected workers are told to exit; those still starting are told when
+		 * they connect (worker_ready), so that a launcher like srun ends cleanly. */
 		for (size_t i = 0; i < c->workers.cap; i++) {
 			struct pmp_wk *w = c->workers.slots[i];
-			if (!w)
-				continue;
-			if (w->state == PMP_W_READY && send_to(c, w, PMP_MSG_SHUTDOWN, 0, 0, NULL) == 0)
+			if (w && w->state == PMP_W_READY) {
+				send_to(c, w, PMP_MSG_SHUTDOWN, 0, 0, NULL);
 				w->state = PMP_W_STOPPING;
-			else
-				kill(-w->pid, SIGTERM); /* not connected (yet): its process group */
-			w->state = PMP_W_STOPPING;
+			}
 		}
-	} else if (!c->killed && seconds_until(&c->deadline) <= 0) {
-		c->killed = true;
+	} else if (c->signalled < 2 && seconds_until(&c->deadline) <= 0) {
+		/* Past the grace period: SIGTERM (srun forwards it and ends the step), then,
+		 * a grace period later, SIGKILL. To the process group: mpiexec's ranks too. */
+		int sig = c->signalled++ == 0 ? SIGTERM : SIGKILL;
 		for (size_t i = 0; i < c->workers.cap; i++)
 			if (c->workers.slots[i])
-				kill(-c->workers.slots[i]->pid, SIGKILL);
+				kill(-c->workers.slots[i]->pid, sig);
+		c->deadline.tv_sec += (time_t)c->cfg.shutdown_grace;
 	}
 	return c->workers.live == 0;
 }
@@ -457,7 +460,7 @@ static void wait_for_work(pmp_controller *c)
 			items[k++] = (zmq_pollitem_t){NULL, w->pidfd, ZMQ_POLLIN, 0};
 		}
 	}
-	if (c->shutdown_sent && !c->killed) {
+	if (c->shutdown_sent && c->signalled < 2) {
 		double left = seconds_until(&c->deadline);
 		timeout = left > 0 ? (long)(left * 1000) + 1 : 0;
 	}

@@ -62,8 +62,9 @@ size_t pmp_workers_limit(size_t queued, size_t ready, size_t prefetch)
 {
 	if (ready == 0 || prefetch <= 1)
 		return 1;
-	size_t limit = 1 + queued / ready;
-	return limit < prefetch ? limit : prefetch;
+	/* Compared before adding the 1: 1 + queued / ready wraps to 0 for a huge queued. */
+	size_t share = queued / ready;
+	return share < prefetch - 1 ? share + 1 : prefetch;
 }
 
 struct pmp_wk *pmp_workers_pick(const struct pmp_worker_table *t, size_t limit)

@@ -16,7 +16,12 @@ enum pmp_role {
 	PMP_ROLE_WORKER,     /* --pmp-endpoint: a worker step started by the runtime */
 	PMP_ROLE_STATIC,     /* --pmp-static: every task serves, task 0 is the main one */
 	PMP_ROLE_TASKS,      /* any other --pmp-* option: bind the step's tasks */
+	PMP_ROLE_INHERITED,  /* options only from #SBATCH/salloc, not this srun: variables only */
 };
+
+/* Set by srun (local context) for slurmstepd: the step's --pmp-* options come from the
+ * enclosing sbatch/salloc, not from its own command line. */
+#define PMP_INHERITED_VAR "PMP_INHERITED"
 
 struct pmp_state {
 	struct pmp_config cfg;
@@ -38,6 +43,8 @@ const char *pmp_role_name(enum pmp_role role);
 int pmp_each_option_var(const struct pmp_state *s,
 			int (*fn)(const char *name, const char *value, void *arg), void *arg);
 
+/* srun, before it reads its options: shape controller steps (see srun_args.h). */
+int pmp_local_init(struct pmp_state *s, int argc, char *const argv[]);
 /* srun, sbatch, salloc: after all options are known. */
 int pmp_local_post_opt(struct pmp_state *s, bool allocator);
 

@@ -5,9 +5,11 @@
  * srun and slurmstepd have globals of their own that would otherwise win. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "plugin.h"
+#include "sysdeps.h"
 
 #define PMP_EXPORT __attribute__((visibility("default")))
 
@@ -91,7 +93,19 @@ PMP_EXPORT int slurm_spank_init(spank_t sp, int ac, char **av)
 	}
 	if (register_options(sp) < 0)
 		return -1;
-	return ctx == S_CTX_REMOTE ? pmp_remote_init(&state, sp) : 0;
+	if (ctx == S_CTX_REMOTE)
+		return pmp_remote_init(&state, sp);
+	if (ctx == S_CTX_LOCAL) {
+		char *buf, **argv;
+		int argc, rc = 0;
+		if (pmp_sys.srun_argv(&buf, &argc, &argv) == 0) {
+			rc = pmp_local_init(&state, argc, argv);
+			free(argv);
+			free(buf);
+		}
+		return rc;
+	}
+	return 0;
 }
 
 PMP_EXPORT int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)

@@ -61,8 +61,17 @@ int pmp_remote_post_opt(struct pmp_state *s, spank_t sp)
 	char err[PMP_MSG_MAX];
 	(void)sp;
 
+	char inherited[4];
+
 	s->role = s->skip ? PMP_ROLE_NONE : pmp_role_of(&s->opts);
-	if (s->role != PMP_ROLE_NONE && pmp_opts_check(&s->opts, err, sizeof(err)) < 0)
+	if (s->role == PMP_ROLE_NONE)
+		return 0;
+	if (spank_getenv(sp, PMP_INHERITED_VAR, inherited, sizeof(inherited)) == ESPANK_SUCCESS) {
+		spank_unsetenv(sp, PMP_INHERITED_VAR); /* srun's note to us, not the task's */
+		if (!strcmp(inherited, "1"))
+			s->role = PMP_ROLE_INHERITED;
+	}
+	if (pmp_opts_check(&s->opts, err, sizeof(err)) < 0)
 		pmp_fail(s, true, "%s", err);
 	return 0;
 }
@@ -86,9 +95,10 @@ static int check_controller(struct pmp_state *s, spank_t sp)
 		return 0;
 	spank_get_item(sp, S_JOB_ID, &job);
 	pmp_fail(s, true, "--pmp-workers=%ld needs %ld CPUs (%ld workers x %ld cores x %ld threads "
-		 "per core) but job %u has %ld: ask for fewer workers, for a larger allocation "
-		 "(salloc/sbatch -n %ld), or add --pmp-oversubscribe",
-		 workers, need, workers, cores, threads, job, have, need);
+		 "per core) but job %u has %ld: add -n %ld to srun (the script still runs once; the "
+		 "other tasks reserve CPUs for the workers), run it in an allocation with %ld CPUs "
+		 "(salloc -n %ld), ask for fewer workers, or add --pmp-oversubscribe",
+		 workers, need, workers, cores, threads, job, have, need, need, need);
 	return -1;
 }
 
@@ -103,7 +113,10 @@ static void step_cpus(struct pmp_state *s, spank_t sp)
 			 "plugstack.conf or report this", strerror(errno));
 		return;
 	}
-	if (spank_get_item(sp, S_STEP_ALLOC_CORES, &list) == ESPANK_SUCCESS && list &&
+	/* Oversubscribed tasks share every CPU the step may run on, not only Slurm's cores
+	 * for it (an overlapping step is given the node's first cores, whoever has them). */
+	if (!pmp_opts_value(&s->opts, &s->cfg, PMP_OPT_OVERSUBSCRIBE) &&
+	    spank_get_item(sp, S_STEP_ALLOC_CORES, &list) == ESPANK_SUCCESS && list &&
 	    pmp_cpulist_parse(list, &cores) == 0)
 		alloc = &cores;
 	pmp_sys.topology(&topo);
@@ -166,7 +179,7 @@ int pmp_remote_user_init(struct pmp_state *s, spank_t sp)
 	if (pmp_each_option_var(s, set_option_var, &e) < 0 ||
 	    set_var(&e, "PMP_ROLE", pmp_role_name(s->role)) < 0)
 		return 0;
-	if (s->role == PMP_ROLE_CONTROLLER)
+	if (s->role == PMP_ROLE_CONTROLLER || s->role == PMP_ROLE_INHERITED)
 		return 0;
 
 	char threads[32];
@@ -221,7 +234,14 @@ static int bind_task(struct pmp_state *s, spank_t sp, int task, uint32_t global)
 {
 	struct env_ctx e = {s, sp, 1, NULL};
 
-	if (s->role == PMP_ROLE_CONTROLLER)
+	if (s->role == PMP_ROLE_CONTROLLER) {
+		/* The script runs once, in task 0: tasks srun added because the allocation's
+		 * task count was inherited (or -n was given) end here, successfully. */
+		if (global != 0)
+			pmp_sys.end_task(0);
+		return 0;
+	}
+	if (s->role == PMP_ROLE_INHERITED)
 		return 0;
 	if (s->role == PMP_ROLE_STATIC && set_var(&e, "PMP_MAIN", global == 0 ? "1" : "0") < 0)
 		return -1;
@@ -247,8 +267,11 @@ int pmp_remote_task_init(struct pmp_state *s, spank_t sp)
 	}
 	/* Failures of the step as a whole are the same for every task of the node: say
 	 * them once. The node's name is in the environment only from here on. */
-	bool shared_failure = s->error[0] || (s->role == PMP_ROLE_CONTROLLER ? check_controller(s, sp)
-									     : check_fit(s, sp)) < 0;
+	bool shared_failure = s->error[0];
+	if (!shared_failure && s->role == PMP_ROLE_CONTROLLER)
+		shared_failure = check_controller(s, sp) < 0;
+	else if (!shared_failure && s->role != PMP_ROLE_INHERITED)
+		shared_failure = check_fit(s, sp) < 0;
 	if (!shared_failure && bind_task(s, sp, task, global) == 0)
 		return 0;
 	if (!shared_failure || task == 0)

@@ -27,6 +27,8 @@ const char *pmp_role_name(enum pmp_role role)
 		return "static";
 	case PMP_ROLE_TASKS:
 		return "tasks";
+	case PMP_ROLE_INHERITED:
+		return "inherited";
 	default:
 		return "none";
 	}

@@ -2,6 +2,7 @@
 #include "sysdeps.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -64,4 +65,50 @@ static void topology(struct pmp_topology *t)
 	pmp_topology_from_ids(t, &online, package, core);
 }
 
-struct pmp_sys pmp_sys = {get_affinity, set_affinity, topology};
+static void end_task(int status)
+{
+	_exit(status); /* in the task's own process, forked from slurmstepd, before exec */
+}
+
+static int srun_argv(char **buf, int *argc, char ***argv)
+{
+	size_t cap = 4096, len = 0;
+	FILE *f = fopen("/proc/self/cmdline", "r");
+	char *data = malloc(cap);
+	if (!f || !data)
+		goto fail;
+	for (size_t n; (n = fread(data + len, 1, cap - len - 1, f)) > 0;) {
+		len += n;
+		if (len + 1 == cap) {
+			char *bigger = realloc(data, cap * 2);
+			if (!bigger)
+				goto fail;
+			data = bigger;
+			cap *= 2;
+		}
+	}
+	fclose(f);
+	data[len] = '\0';
+	int n = 0;
+	for (size_t i = 0; i < len; i++)
+		n += data[i] == '\0';
+	char **v = calloc((size_t)n + 1, sizeof(*v));
+	if (!v) {
+		free(data);
+		return -1;
+	}
+	int k = 0;
+	for (size_t i = 0; i < len && k < n; i += strlen(data + i) + 1)
+		v[k++] = data + i;
+	*buf = data;
+	*argc = k;
+	*argv = v;
+	return 0;
+fail:
+	if (f)
+		fclose(f);
+	free(data);
+	return -1;
+}
+
+struct pmp_sys pmp_sys = {get_affinity, set_affinity, topology, end_task, srun_argv};

@@ -63,7 +63,11 @@ class LocalBackend:
     def total_cores(self):
         return os.cpu_count() or 1
 
-    def spec_args(self, res):
+    def worker_groups(self, res, n):
+        """[(placement, count)]: how n long-lived workers are placed."""
+        return [(None, n)]
+
+    def spec_args(self, res, node=None):
         """(argv, env, cwd, cores) for Controller.spec()."""
         env = worker_environment(res)
         argv = worker_command()

@@ -81,13 +81,13 @@ class Executor(concurrent.futures.Executor):
         if cwd is not None and not os.path.isdir(cwd):
             raise ValueError(f"cwd={cwd!r} is not a directory")
         self._backend = _backends.select(backend)
-        if max_workers is None:
-            max_workers = _config.env_int("PMP_WORKERS", 1)
         if max_workers is None and max_cores is not None:
             max_workers = max_cores // cores_per_worker
             if max_workers == 0:
                 raise ValueError(f"max_cores={max_cores} is less than cores_per_worker={cores_per_worker}: "
                                  f"ask for at least {cores_per_worker} cores")
+        if max_workers is None:
+            max_workers = _config.env_int("PMP_WORKERS", 1)
         if max_workers is None:
             max_workers = max(1, self._backend.total_cores() // (cores_per_worker * threads_per_core))
         self._max_workers = max_workers
@@ -122,12 +122,22 @@ class Executor(concurrent.futures.Executor):
             if self._block_allocation:
                 if init_function is not None:
                     self._core.set_init(_serialize.dumps(init_function))
-                self._core.add_workers(self._spec(self._resources), self._max_workers)
+                for node, count in self._backend.worker_groups(self._resources, self._max_workers):
+                    self._core.add_workers(self._spec(self._resources, node), count)
             else:
                 self._core.set_capacity(self._max_cores)
         except BaseException:
             self._stop_core(wait=True)
             raise
+
+    @property
+    def max_workers(self):
+        """Workers (block allocation), or tasks at once (per task)."""
+        return self._max_workers
+
+    @property
+    def max_cores(self):
+        return self._max_cores
 
     # ---- submitting ----
 
@@ -192,11 +202,11 @@ class Executor(concurrent.futures.Executor):
 
     # ---- resources ----
 
-    def _spec(self, res):
-        key = res.key()
+    def _spec(self, res, node=None):
+        key = (res.key(), node)
         spec = self._specs.get(key)
         if spec is None:
-            argv, env, cwd, cores = self._backend.spec_args(res)
+            argv, env, cwd, cores = self._backend.spec_args(res, node)
             spec = self._specs[key] = self._core.spec(argv, env, cwd, cores)
         return spec
 

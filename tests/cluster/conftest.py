@@ -15,6 +15,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER = REPO / "scripts" / "cluster.sh"
 REPORT = Path(__file__).with_name("report_task.py")
+BUILD_PYTHON = REPO / "build" / "python"  # the pmp package of the normal build
 PYTHON = "/usr/bin/python3"  # Debian's interpreter, on every node
 TIMEOUT = 120
 
@@ -28,6 +29,8 @@ def _cluster_env():
             for assignment in parts[1:]:
                 name, _, value = assignment.partition("=")
                 env[name] = value
+    env["PYTHONPATH"] = str(BUILD_PYTHON)
+    env["PATH"] = "/usr/bin:" + env.get("PATH", "")  # python3 is Debian's, with its packages
     # A test run from inside an allocation must not leak it into the jobs it starts.
     for name in list(env):
         if name.startswith(("SLURM_", "PMP_", "SPANK_", "OMP_", "_SLURM_SPANK")) and name != "SLURM_CONF":
@@ -56,6 +59,18 @@ class Slurm:
         full_env.update(env or {})
         return subprocess.run([str(a) for a in args], capture_output=True, text=True, env=full_env,
                               input=input, timeout=timeout, cwd=self.tmp_path)
+
+    def in_allocation(self, salloc_args, script_text, *srun_args, env=None, timeout=TIMEOUT):
+        """Writes script_text to a file and runs `salloc SALLOC_ARGS bash -c 'srun SRUN_ARGS
+        python script; squeue --steps of the job'`. Returns (proc, steps left after srun)."""
+        script = self.tmp_path / "script.py"
+        script.write_text(script_text)
+        srun = " ".join(["srun", *srun_args, PYTHON, str(script)])
+        shell = f'{srun}; rc=$?; echo "STEPS:$(squeue --steps -h -j $SLURM_JOB_ID -o %i | tr "\\n" " ")"; exit $rc'
+        proc = self.run("salloc", *salloc_args, "bash", "-c", shell, env=env, timeout=timeout)
+        steps = [line for line in proc.stdout.splitlines() if line.startswith("STEPS:")]
+        left = steps[-1][len("STEPS:"):].split() if steps else None
+        return proc, left
 
     def reports(self, *srun_args, env=None):
         """srun report_task.py in every task; returns one dict per task, by task id."""

@@ -1,5 +1,6 @@
 """The pmp SPANK plugin on the real two-node cluster: options, errors, environment, binding."""
 import itertools
+import json
 import re
 import textwrap
 
@@ -79,7 +80,8 @@ DOES_NOT_FIT = [
      r"pmp: --pmp-gpus-per-worker=2 needs 4 GPUs for the 2 tasks on node[12] but the step has 2 there"),
     (["-n1", "--pmp-workers=9"],
      r"pmp: --pmp-workers=9 needs 9 CPUs \(9 workers x 1 cores x 1 threads per core\) but job \d+ has 1: "
-     r"ask for fewer workers, for a larger allocation \(salloc/sbatch -n 9\), or add --pmp-oversubscribe"),
+     r"add -n 9 to srun \(the script still runs once; the other tasks reserve CPUs for the workers\), run "
+     r"it in an allocation with 9 CPUs \(salloc -n 9\), ask for fewer workers, or add --pmp-oversubscribe"),
 ]
 
 
@@ -94,17 +96,35 @@ def test_request_that_does_not_fit_the_step_stops_it(slurm, args, message):
 
 
 def test_tasks_on_both_nodes_see_the_options(slurm):
-    tasks, _ = slurm.reports("-N2", "-n4", "--pmp-workers=4", "--pmp-cores-per-worker=1")
+    tasks, _ = slurm.reports("-N2", "-n4", "--pmp-cores-per-worker=2", "--pmp-gpus-per-worker=0")
     assert {t["node"] for t in tasks} == {"node1", "node2"}
     for t in tasks:
         env = t["env"]
-        assert env["PMP_WORKERS"] == "4"
-        assert env["PMP_CORES_PER_WORKER"] == "1"
+        assert "PMP_WORKERS" not in env
+        assert env["PMP_CORES_PER_WORKER"] == "2"
         assert env["PMP_THREADS_PER_CORE"] == "1"
         assert env["PMP_GPUS_PER_WORKER"] == "0"
         assert env["PMP_OVERSUBSCRIBE"] == "0"
+        assert env["PMP_ROLE"] == "tasks"
+
+
+def test_controller_step_runs_once_and_leaves_the_cpus_to_workers(slurm):
+    """srun --pmp-workers=N in a 4-task allocation: one task, overlapping the other steps."""
+    script = slurm.tmp_path / "job.sh"
+    script.write_text(textwrap.dedent(f"""\
+        srun --pmp-workers=4 {PYTHON} {REPORT}
+        srun -n4 --pmp-workers=4 {PYTHON} {REPORT}
+        """))
+    proc = slurm.run("salloc", "-N2", "-n4", "bash", script)
+    assert proc.returncode == 0, proc.stderr
+    tasks = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert len(tasks) == 2  # once per srun, also with -n4 given explicitly
+    for t in tasks:
+        assert t["task"] == 0
+        env = t["env"]
+        assert env["PMP_WORKERS"] == "4"
         assert env["PMP_ROLE"] == "controller"
-        assert "PMP_CPUS" not in env  # a controller's workers are bound in their own steps
+        assert "PMP_CPUS" not in env and "OMP_NUM_THREADS" not in env  # workers are bound in their own steps
 
 
 def test_each_task_bound_to_its_own_cpus(slurm):
@@ -194,7 +214,8 @@ def test_sbatch_option_reaches_the_batch_script_and_its_steps(slurm):
     out = (slurm.tmp_path / "out.txt").read_text()
     assert "batch PMP_WORKERS=3 PMP_THREADS_PER_CORE=1" in out
     assert '"PMP_WORKERS": "3"' in out
-    assert '"PMP_ROLE": "controller"' in out
+    # #SBATCH options give the script's steps the variables, not a controller's shape
+    assert '"PMP_ROLE": "inherited"' in out
 
 
 def test_plain_batch_job_is_untouched(slurm):

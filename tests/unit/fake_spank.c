@@ -38,6 +38,29 @@ static void fake_topology(struct pmp_topology *t)
 	pmp_topology_identity(t, &fake.online);
 }
 
+static void fake_end_task(int status)
+{
+	fake.ended++;
+	fake.end_status = status;
+}
+
+static int fake_srun_argv(char **buf, int *argc, char ***argv)
+{
+	if (!fake.srun_argv)
+		return -1;
+	int n = 0;
+	while (fake.srun_argv[n])
+		n++;
+	*argv = calloc((size_t)n + 1, sizeof(**argv));
+	*buf = malloc(1); /* the plugin frees both, as with /proc/self/cmdline */
+	if (!*argv || !*buf)
+		abort();
+	for (int i = 0; i < n; i++)
+		(*argv)[i] = fake.srun_argv[i];
+	*argc = n;
+	return 0;
+}
+
 void fake_reset(spank_context_t ctx)
 {
 	fake_free();
@@ -52,6 +75,8 @@ void fake_reset(spank_context_t ctx)
 	pmp_sys.get_affinity = fake_get_affinity;
 	pmp_sys.set_affinity = fake_set_affinity;
 	pmp_sys.topology = fake_topology;
+	pmp_sys.end_task = fake_end_task;
+	pmp_sys.srun_argv = fake_srun_argv;
 }
 
 void fake_free(void)
@@ -196,6 +221,17 @@ spank_err_t spank_setenv(spank_t sp, const char *var, const char *val, int overw
 	if (!overwrite && fake_getenv(var))
 		return ESPANK_ENV_EXISTS;
 	fake_setenv(var, val);
+	return ESPANK_SUCCESS;
+}
+
+spank_err_t spank_unsetenv(spank_t sp, const char *var)
+{
+	(void)sp;
+	char **slot = env_slot(var);
+	if (slot) {
+		free(*slot);
+		*slot = NULL;
+	}
 	return ESPANK_SUCCESS;
 }
 

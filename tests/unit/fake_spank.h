@@ -31,6 +31,9 @@ struct fake_spank {
 	cpu_set_t online, allowed, bound;
 	bool bound_set;
 	int fail_get_affinity, fail_set_affinity; /* errno to fail with, 0: succeed */
+	int ended;                            /* end_task() calls, instead of _exit */
+	int end_status;
+	char *const *srun_argv;               /* srun's command line; NULL: unreadable */
 };
 
 extern struct fake_spank fake;

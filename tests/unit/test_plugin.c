@@ -339,8 +339,10 @@ static void test_remote_controller_workers_must_fit_the_job(void **st)
 	capture_begin();
 	assert_int_equal(task_init(0, 0), -1);
 	assert_string_equal(capture_end(), "pmp: --pmp-workers=3 needs 6 CPUs (3 workers x 2 cores x 1 threads "
-					   "per core) but job 42 has 4: ask for fewer workers, for a larger "
-					   "allocation (salloc/sbatch -n 6), or add --pmp-oversubscribe\n");
+					   "per core) but job 42 has 4: add -n 6 to srun (the script still runs "
+					   "once; the other tasks reserve CPUs for the workers), run it in an "
+					   "allocation with 6 CPUs (salloc -n 6), ask for fewer workers, or add "
+					   "--pmp-oversubscribe\n");
 
 	const char *over[] = {"pmp-workers", "3", "pmp-cores-per-worker", "2", "pmp-oversubscribe", NULL, NULL};
 	fake_reset(S_CTX_REMOTE);
@@ -470,6 +472,107 @@ static void test_remote_affinity_failures(void **st)
 					   "in plugstack.conf or report this\n");
 }
 
+static void clear_srun_env(void)
+{
+	const char *vars[] = {"SLURM_OVERLAP", "SLURM_NTASKS", "SLURM_NPROCS", "SLURM_NNODES", "PMP_INHERITED",
+			      "SLURM_SPANK__SLURM_SPANK_OPTION_pmp_pmp_workers"};
+	for (size_t i = 0; i < sizeof(vars) / sizeof(*vars); i++)
+		unsetenv(vars[i]);
+}
+
+static void test_srun_shapes_a_controller_step(void **st)
+{
+	(void)st;
+	char *const argv[] = {"srun", "--pmp-workers=4", "python", "script.py", NULL};
+	clear_srun_env();
+	fake_reset(S_CTX_LOCAL);
+	fake.srun_argv = argv;
+	assert_int_equal(slurm_spank_init(FAKE_SP, 0, NULL), 0);
+	assert_string_equal(getenv("SLURM_OVERLAP"), "1");
+	assert_string_equal(getenv("SLURM_NTASKS"), "1");
+	assert_string_equal(getenv("SLURM_NNODES"), "1");
+	assert_null(getenv("PMP_INHERITED"));
+	clear_srun_env();
+}
+
+static void test_srun_keeps_explicit_geometry(void **st)
+{
+	(void)st;
+	char *const argv[] = {"srun", "-n", "5", "--pmp-workers=4", "python", NULL};
+	clear_srun_env();
+	fake_reset(S_CTX_LOCAL);
+	fake.srun_argv = argv;
+	assert_int_equal(slurm_spank_init(FAKE_SP, 0, NULL), 0);
+	assert_string_equal(getenv("SLURM_OVERLAP"), "1");
+	assert_null(getenv("SLURM_NTASKS"));
+	assert_null(getenv("SLURM_NNODES"));
+	clear_srun_env();
+}
+
+static void test_srun_leaves_other_steps_alone(void **st)
+{
+	(void)st;
+	char *const plain[] = {"srun", "-n2", "hostname", NULL};
+	char *const worker[] = {"srun", "--pmp-workers=2", "--pmp-endpoint=tcp://h:1", "python", NULL};
+	char *const *cases[] = {plain, worker, NULL};
+	for (int i = 0; cases[i]; i++) {
+		clear_srun_env();
+		fake_reset(S_CTX_LOCAL);
+		fake.srun_argv = cases[i];
+		assert_int_equal(slurm_spank_init(FAKE_SP, 0, NULL), 0);
+		assert_null(getenv("SLURM_OVERLAP"));
+		assert_null(getenv("SLURM_NTASKS"));
+	}
+	/* unreadable command line: nothing changes, nothing fails */
+	fake_reset(S_CTX_LOCAL);
+	assert_int_equal(slurm_spank_init(FAKE_SP, 0, NULL), 0);
+	assert_null(getenv("SLURM_OVERLAP"));
+}
+
+static void test_srun_marks_options_inherited_from_sbatch(void **st)
+{
+	(void)st;
+	char *const argv[] = {"srun", "-n2", "./mpi_app", NULL};
+	clear_srun_env();
+	setenv("SLURM_SPANK__SLURM_SPANK_OPTION_pmp_pmp_workers", "3", 1);
+	fake_reset(S_CTX_LOCAL);
+	fake.srun_argv = argv;
+	assert_int_equal(slurm_spank_init(FAKE_SP, 0, NULL), 0);
+	assert_string_equal(getenv("PMP_INHERITED"), "1");
+	assert_null(getenv("SLURM_OVERLAP")); /* not a controller: its shape is the user's */
+	clear_srun_env();
+}
+
+static void test_remote_inherited_options_give_variables_only(void **st)
+{
+	(void)st;
+	const char *opts[] = {"pmp-workers", "3", "pmp-threads-per-core", "2", NULL};
+	fake_reset(S_CTX_REMOTE);
+	fake_setenv("PMP_INHERITED", "1");
+	remote_step(opts, 2);
+	assert_null(fake_getenv("PMP_INHERITED"));
+	assert_string_equal(fake_getenv("PMP_ROLE"), "inherited");
+	assert_string_equal(fake_getenv("PMP_WORKERS"), "3");
+	assert_int_equal(task_init(0, 0), 0);
+	assert_int_equal(task_init(1, 1), 0);
+	assert_int_equal(fake.ended, 0);
+	assert_false(fake.bound_set);
+	assert_null(fake_getenv("OMP_NUM_THREADS"));
+}
+
+static void test_remote_controller_runs_the_script_once(void **st)
+{
+	(void)st;
+	const char *opts[] = {"pmp-workers", "2", NULL};
+	fake_reset(S_CTX_REMOTE);
+	remote_step(opts, 2);
+	assert_int_equal(task_init(0, 0), 0);
+	assert_int_equal(fake.ended, 0);
+	assert_int_equal(task_init(1, 1), 0);
+	assert_int_equal(fake.ended, 1);
+	assert_int_equal(fake.end_status, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -501,6 +604,12 @@ int main(void)
 		cmocka_unit_test_teardown(test_remote_task_count_unavailable, teardown),
 		cmocka_unit_test_teardown(test_remote_task_id_unavailable, teardown),
 		cmocka_unit_test_teardown(test_remote_affinity_failures, teardown),
+		cmocka_unit_test_teardown(test_srun_shapes_a_controller_step, teardown),
+		cmocka_unit_test_teardown(test_srun_keeps_explicit_geometry, teardown),
+		cmocka_unit_test_teardown(test_srun_leaves_other_steps_alone, teardown),
+		cmocka_unit_test_teardown(test_srun_marks_options_inherited_from_sbatch, teardown),
+		cmocka_unit_test_teardown(test_remote_inherited_options_give_variables_only, teardown),
+		cmocka_unit_test_teardown(test_remote_controller_runs_the_script_once, teardown),
 	};
 	return cmocka_run_group_tests_name("plugin", tests, NULL, NULL);
 }

@@ -1,0 +1,31 @@
+"""Every program in examples/ on the local cluster, with srun (and the batch script with
+sbatch, in test_slurm_backend.py), checked against the output pympipool documents."""
+import pytest
+
+from conftest import REPO
+
+EXPECTED = {
+    "sum.py": "2",
+    "serial.py": "[2, 4, 6, 8]",
+    "map.py": "[0, 1, 4, 9, 16, 25, 36, 49]\n332833500",
+    "init_function.py": "10",
+    "mpi4py_function.py": "[(3, 2, 0), (3, 2, 1)]",
+    "coupled_functions.py": "3 5",
+    "threads_per_core.py": "('2', 2)",
+    "gpu_assignment.py": "[('node1', '0'), ('node2', '0')]",
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_example_with_srun(slurm, name):
+    example = (REPO / "examples" / name).read_text()
+    proc, left = slurm.in_allocation(["-N2", "-n4", "--gres=gpu:2"], example, "--pmp-workers=2")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    output = "\n".join(line for line in proc.stdout.splitlines() if not line.startswith("STEPS:"))
+    assert output == EXPECTED[name]
+    assert left == []
+
+
+def test_every_example_is_tested():
+    programs = {p.name for p in (REPO / "examples").glob("*.py")} - {"task_info.py"}
+    assert programs == set(EXPECTED)

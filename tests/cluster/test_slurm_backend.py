@@ -1,0 +1,155 @@
+"""pmp.Executor with the Slurm backend on the real two-node cluster: worker steps and
+per-task steps across the allocation, started with srun and sbatch."""
+import ast
+import textwrap
+
+from conftest import PYTHON, REPO
+
+ALLOC = ["-N2", "-n4"]
+HEADER = textwrap.dedent("""\
+    import os, sys, time
+    import pmp
+
+    def where(i=0, pause=0.3):
+        time.sleep(pause)  # so that every worker gets a task
+        return os.environ.get("SLURMD_NODENAME"), os.environ.get("SLURM_STEP_ID"), os.getpid()
+    """)
+
+
+def last_literal(stdout):
+    """The last line of the script's output, as a Python literal."""
+    lines = [line for line in stdout.splitlines() if line and not line.startswith("STEPS:")]
+    return ast.literal_eval(lines[-1])
+
+
+def run(slurm, body, salloc=ALLOC, srun=("--pmp-workers=4",)):
+    proc, left = slurm.in_allocation(salloc, HEADER + textwrap.dedent(body), *srun)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert left == [], f"steps left after the script: {left}"
+    return last_literal(proc.stdout), proc
+
+
+def test_block_workers_on_both_nodes(slurm):
+    result, _ = run(slurm, """\
+        with pmp.Executor(block_allocation=True) as exe:
+            assert exe.max_workers == 4 and exe._backend.name == "slurm"
+            seen = list(exe.map(where, range(8)))
+        print((sorted({node for node, _, _ in seen}), len({pid for _, _, pid in seen})))
+        """)
+    nodes, workers = result
+    assert nodes == ["node1", "node2"]
+    assert workers >= 2
+
+
+def test_srun_entry_point_runs_the_script_once(slurm):
+    proc, left = slurm.in_allocation(ALLOC, "import os\nprint('hello from task', os.environ['SLURM_PROCID'])\n",
+                                     "--pmp-workers=2")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("hello from task") == 1
+    assert left == []
+
+
+def test_mpi_worker_spans_both_nodes(slurm):
+    result, _ = run(slurm, """\
+        def calc(i):
+            from mpi4py import MPI
+            c = MPI.COMM_WORLD
+            return i, c.Get_size(), c.Get_rank(), os.environ["SLURMD_NODENAME"]
+        with pmp.Executor(max_cores=2, cores_per_worker=2, block_allocation=True,
+                          command_line_argument_lst=["--nodes=2"]) as exe:
+            print(exe.submit(calc, 3).result())
+        """, srun=("--pmp-workers=1",))
+    assert [r[:3] for r in result] == [(3, 2, 0), (3, 2, 1)]
+    assert {r[3] for r in result} == {"node1", "node2"}
+
+
+def test_per_task_steps_with_resource_dict(slurm):
+    result, _ = run(slurm, """\
+        def threads():
+            return os.environ["OMP_NUM_THREADS"], len(os.sched_getaffinity(0)), os.environ["SLURM_STEP_ID"]
+        with pmp.Executor(max_workers=4) as exe:
+            steps = [f.result()[1] for f in [exe.submit(where, i, 0) for i in range(4)]]
+            two = exe.submit(threads, resource_dict={"threads_per_core": 2}).result()
+        print((len(set(steps)), two[:2]))
+        """)
+    distinct_steps, threads = result
+    assert distinct_steps == 4  # a fresh step per task
+    assert threads == ("2", 2)
+
+
+def test_extra_srun_arguments_are_passed(slurm):
+    result, _ = run(slurm, """\
+        with pmp.Executor(max_workers=1, block_allocation=True,
+                          command_line_argument_lst=["--distribution=cyclic"]) as exe:
+            print(repr(exe.submit(lambda: os.environ.get("SLURM_DISTRIBUTION")).result()))
+        """)
+    assert result == "cyclic"
+
+
+def test_asking_for_more_than_the_allocation_is_a_value_error(slurm):
+    result, _ = run(slurm, """\
+        errors = []
+        for kwargs in ({"max_workers": 8, "block_allocation": True}, {"max_workers": 1, "gpus_per_worker": 1}):
+            try:
+                pmp.Executor(**kwargs)
+            except ValueError as e:
+                errors.append(str(e))
+        with pmp.Executor(max_workers=2) as exe:
+            try:
+                exe.submit(where, resource_dict={"cores": 8})
+            except ValueError as e:
+                errors.append(str(e))
+        print(errors)
+        """, srun=("--pmp-workers=2",))
+    assert len(result) == 3
+    assert "8 workers x 1 cores x 1 threads per core need 8 CPUs but job" in result[0] and "has 4" in result[0]
+    assert "need 1 GPUs but job" in result[1] and "has 0" in result[1]
+    assert "asks for 8 cores but the executor has 2" in result[2]
+
+
+def test_no_step_left_after_an_exception_in_the_script(slurm):
+    proc, left = slurm.in_allocation(ALLOC, HEADER + textwrap.dedent("""\
+        exe = pmp.Executor(max_workers=2, block_allocation=True)
+        exe.submit(where).result()
+        raise RuntimeError("the script fails")
+        """), "--pmp-workers=2")
+    assert proc.returncode != 0
+    assert "RuntimeError: the script fails" in proc.stderr
+    assert left == []
+
+
+def test_hostname_localhost(slurm):
+    result, _ = run(slurm, """\
+        with pmp.Executor(max_workers=2, hostname_localhost=True, block_allocation=True) as exe:
+            print(exe.submit(sum, [1, 1]).result())
+        """)
+    assert result == 2
+
+
+def test_outside_an_allocation_srun_says_what_to_add(slurm):
+    script = slurm.tmp_path / "script.py"
+    script.write_text("print('ran')\n")
+    proc = slurm.run("srun", "--pmp-workers=2", PYTHON, script)
+    assert proc.returncode != 0
+    assert "ran" not in proc.stdout
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("pmp: ")]
+    assert len(lines) == 1 and "add -n 2 to srun" in lines[0], proc.stderr
+
+
+def test_outside_an_allocation_with_n(slurm):
+    script = slurm.tmp_path / "script.py"
+    script.write_text(HEADER + textwrap.dedent("""\
+        with pmp.Executor(block_allocation=True) as exe:
+            print((sorted({n for n, _, _ in exe.map(where, range(4))}), exe.max_workers))
+        """))
+    proc = slurm.run("srun", "-N2", "-n2", "--pmp-workers=2", PYTHON, script)
+    assert proc.returncode == 0, proc.stderr
+    assert last_literal(proc.stdout) == (["node1", "node2"], 2)
+
+
+def test_sbatch_entry_point(slurm):
+    proc = slurm.run("sbatch", "--wait", "-o", "out.txt", REPO / "examples" / "slurm_batch.sh",
+                     env={"PYTHON": PYTHON})
+    assert proc.returncode == 0, proc.stderr
+    out = (slurm.tmp_path / "out.txt").read_text()
+    assert "workers 3 nodes ['node1', 'node2']" in out, out

@@ -1,0 +1,1138 @@
+/* The controller end to end: real ZeroMQ, real worker processes (echo_worker.c), events
+ * recorded by the callback under a mutex. Every wait is bounded, so that a bug fails a
+ * test instead of hanging it. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
+
+#include "pmp.h"
+
+#ifndef ECHO_WORKER
+#error "ECHO_WORKER (the path of echo_worker) must be defined"
+#endif
+
+extern char **environ;
+
+#define ANY_TASK_EVENT (-1)
+
+/* ---------- recording events ---------- */
+
+struct rec {
+	enum pmp_event_kind kind;
+	uint64_t task;
+	int32_t worker;
+	int status;
+	char text[PMP_ERR_MAX];
+	size_t nframes;
+	char *payload; /* RESULT: its frames joined by '|' */
+};
+
+struct recorder {
+	pthread_mutex_t mu;
+	pthread_cond_t cv; /* on CLOCK_MONOTONIC */
+	struct rec *ev;
+	size_t n, cap;
+	bool oom;
+};
+
+static void rec_init(struct recorder *r)
+{
+	pthread_condattr_t a;
+	memset(r, 0, sizeof(*r));
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(&r->cv, &a);
+	pthread_condattr_destroy(&a);
+}
+
+static void rec_free(struct recorder *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		free(r->ev[i].payload);
+	free(r->ev);
+	pthread_cond_destroy(&r->cv);
+	pthread_mutex_destroy(&r->mu);
+}
+
+static char *join_frames(const pmp_msg *m)
+{
+	size_t len = 1;
+	for (size_t i = 0; i < pmp_msg_count(m); i++)
+		len += pmp_msg_frame(m, i).size + 1;
+	char *s = malloc(len), *p = s;
+	if (!s)
+		return NULL;
+	for (size_t i = 0; i < pmp_msg_count(m); i++) {
+		pmp_frame f = pmp_msg_frame(m, i);
+		if (i)
+			*p++ = '|';
+		if (f.size)
+			memcpy(p, f.data, f.size);
+		p += f.size;
+	}
+	*p = '\0';
+	return s;
+}
+
+static void on_events(void *ctx, pmp_event *events, size_t n)
+{
+	struct recorder *r = ctx;
+	pthread_mutex_lock(&r->mu);
+	for (size_t i = 0; i < n; i++) {
+		pmp_event *e = &events[i];
+		if (r->n == r->cap) {
+			size_t cap = r->cap ? r->cap * 2 : 256;
+			struct rec *ev = realloc(r->ev, cap * sizeof(*ev));
+			if (!ev) {
+				r->oom = true;
+				pmp_msg_free(e->msg);
+				continue;
+			}
+			r->ev = ev;
+			r->cap = cap;
+		}
+		struct rec *x = &r->ev[r->n++];
+		memset(x, 0, sizeof(*x));
+		x->kind = e->kind;
+		x->task = e->task;
+		x->worker = e->worker;
+		x->status = e->status;
+		snprintf(x->text, sizeof(x->text), "%s", e->text ? e->text : "(null)");
+		if (e->kind == PMP_EVENT_RESULT) {
+			x->nframes = pmp_msg_count(e->msg);
+			if (!(x->payload = join_frames(e->msg)))
+				r->oom = true;
+		} else if (e->msg) {
+			r->oom = true; /* only results carry a message: flag it as a failure */
+		}
+		pmp_msg_free(e->msg);
+	}
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+}
+
+static bool is_task_event(enum pmp_event_kind k)
+{
+	return k == PMP_EVENT_RESULT || k == PMP_EVENT_TASK_LOST || k == PMP_EVENT_TASK_FAILED;
+}
+
+/* The following read the record with its lock held. */
+
+static size_t count_locked(const struct recorder *r, int kind)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < r->n; i++)
+		n += kind == ANY_TASK_EVENT ? is_task_event(r->ev[i].kind) : (int)r->ev[i].kind == kind;
+	return n;
+}
+
+static size_t count_kind(struct recorder *r, int kind)
+{
+	pthread_mutex_lock(&r->mu);
+	size_t n = count_locked(r, kind);
+	pthread_mutex_unlock(&r->mu);
+	return n;
+}
+
+/* Index of the first event about task, or -1. */
+static long task_index_locked(const struct recorder *r, uint64_t task)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (is_task_event(r->ev[i].kind) && r->ev[i].task == task)
+			return (long)i;
+	return -1;
+}
+
+/* Index of the first event of kind about worker, or -1. */
+static long worker_index_locked(const struct recorder *r, enum pmp_event_kind kind, int32_t worker)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (r->ev[i].kind == kind && r->ev[i].worker == worker)
+			return (long)i;
+	return -1;
+}
+
+/* A copy of event i (its payload stays owned by the record). */
+static struct rec event_at(struct recorder *r, long i)
+{
+	pthread_mutex_lock(&r->mu);
+	assert_true(i >= 0 && (size_t)i < r->n);
+	struct rec x = r->ev[i];
+	pthread_mutex_unlock(&r->mu);
+	return x;
+}
+
+/* The first event of kind about worker: there must be one. */
+static struct rec worker_event(struct recorder *r, enum pmp_event_kind kind, int32_t worker)
+{
+	pthread_mutex_lock(&r->mu);
+	long i = worker_index_locked(r, kind, worker);
+	pthread_mutex_unlock(&r->mu);
+	if (i < 0)
+		fail_msg("no event %d about worker %d", (int)kind, (int)worker);
+	return event_at(r, i);
+}
+
+static long task_index(struct recorder *r, uint64_t task)
+{
+	pthread_mutex_lock(&r->mu);
+	long i = task_index_locked(r, task);
+	pthread_mutex_unlock(&r->mu);
+	return i;
+}
+
+/* The one event about task: there must be exactly one. */
+static struct rec task_event(struct recorder *r, uint64_t task)
+{
+	pthread_mutex_lock(&r->mu);
+	size_t n = 0;
+	for (size_t i = 0; i < r->n; i++)
+		n += is_task_event(r->ev[i].kind) && r->ev[i].task == task;
+	pthread_mutex_unlock(&r->mu);
+	if (n != 1)
+		fail_msg("task %llu has %zu events, not 1", (unsigned long long)task, n);
+	return event_at(r, task_index(r, task));
+}
+
+/* ---------- bounded waits ---------- */
+
+static int wait_seconds(void)
+{
+	return RUNNING_ON_VALGRIND ? 120 : 20;
+}
+
+struct want {
+	int kind; /* an enum pmp_event_kind, or ANY_TASK_EVENT */
+	size_t n;
+	bool by_task; /* instead: an event about task */
+	uint64_t task;
+	int32_t worker; /* with kind: an event of kind about this worker (when >= 0) */
+};
+
+static bool satisfied(const struct recorder *r, const struct want *w)
+{
+	if (w->by_task)
+		return task_index_locked(r, w->task) >= 0;
+	if (w->worker >= 0)
+		return worker_index_locked(r, (enum pmp_event_kind)w->kind, w->worker) >= 0;
+	return count_locked(r, w->kind) >= w->n;
+}
+
+static void wait_for(struct recorder *r, struct want w, const char *what)
+{
+	struct timespec deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += wait_seconds();
+	pthread_mutex_lock(&r->mu);
+	int rc = 0;
+	while (!satisfied(r, &w) && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&r->cv, &r->mu, &deadline);
+	bool ok = satisfied(r, &w);
+	pthread_mutex_unlock(&r->mu);
+	if (!ok)
+		fail_msg("timed out after %d s waiting for %s", wait_seconds(), what);
+}
+
+static void wait_count(struct recorder *r, int kind, size_t n, const char *what)
+{
+	wait_for(r, (struct want){.kind = kind, .n = n, .worker = -1}, what);
+}
+
+static void wait_task(struct recorder *r, uint64_t task)
+{
+	char what[64];
+	snprintf(what, sizeof(what), "an event about task %llu", (unsigned long long)task);
+	wait_for(r, (struct want){.by_task = true, .task = task, .worker = -1}, what);
+}
+
+static void wait_worker(struct recorder *r, enum pmp_event_kind kind, int32_t worker)
+{
+	char what[64];
+	snprintf(what, sizeof(what), "event %d of worker %d", (int)kind, (int)worker);
+	wait_for(r, (struct want){.kind = (int)kind, .worker = worker}, what);
+}
+
+struct joiner {
+	pmp_controller *c;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+};
+
+static void *join_main(void *arg)
+{
+	struct joiner *j = arg;
+	pmp_controller_join(j->c);
+	pthread_mutex_lock(&j->mu);
+	j->done = true;
+	pthread_cond_signal(&j->cv);
+	pthread_mutex_unlock(&j->mu);
+	return NULL;
+}
+
+/* pmp_controller_join, failing the test when it does not return in time. */
+static void join_within(pmp_controller *c, int seconds)
+{
+	/* On the heap: on a timeout the thread outlives this frame. */
+	struct joiner *j = calloc(1, sizeof(*j));
+	pthread_condattr_t a;
+	pthread_t t;
+	struct timespec deadline;
+	assert_non_null(j);
+	j->c = c;
+	pthread_mutex_init(&j->mu, NULL);
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(&j->cv, &a);
+	pthread_condattr_destroy(&a);
+	assert_int_equal(pthread_create(&t, NULL, join_main, j), 0);
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += seconds;
+	pthread_mutex_lock(&j->mu);
+	int rc = 0;
+	while (!j->done && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&j->cv, &j->mu, &deadline);
+	bool done = j->done;
+	pthread_mutex_unlock(&j->mu);
+	if (!done)
+		fail_msg("pmp_controller_join did not return within %d s", seconds);
+	pthread_join(t, NULL);
+	pthread_cond_destroy(&j->cv);
+	pthread_mutex_destroy(&j->mu);
+	free(j);
+}
+
+/* ---------- helpers ---------- */
+
+static void assert_prefix(const char *s, const char *prefix)
+{
+	if (strncmp(s, prefix, strlen(prefix)) != 0)
+		fail_msg("\"%s\" does not start with \"%s\"", s, prefix);
+}
+
+static void assert_contains(const char *s, const char *part)
+{
+	if (!strstr(s, part))
+		fail_msg("\"%s\" does not contain \"%s\"", s, part);
+}
+
+static void assert_no_children(void)
+{
+	errno = 0;
+	pid_t p = waitpid(-1, NULL, WNOHANG);
+	if (p != -1 || errno != ECHILD)
+		fail_msg("a child process is left (waitpid: %d, %s)", (int)p, strerror(errno));
+}
+
+static pmp_controller *start(struct recorder *r, const char *bind, int prefetch, int max_start_failures)
+{
+	pmp_controller_config cfg = {bind, prefetch, 5.0, max_start_failures};
+	char err[PMP_ERR_MAX] = "";
+	pmp_controller *c = pmp_controller_start(&cfg, on_events, r, err, sizeof(err));
+	if (!c)
+		fail_msg("pmp_controller_start: %s", err);
+	return c;
+}
+
+/* echo_worker, checking that "{worker_id}" and "{endpoint}" reach it substituted. */
+static pmp_spec *echo_spec(int cores)
+{
+	const char *argv[] = {ECHO_WORKER, "{worker_id}", "{endpoint}", NULL};
+	char err[PMP_ERR_MAX] = "";
+	pmp_spec *s = pmp_spec_new(argv, (const char *const *)environ, NULL, cores, err, sizeof(err));
+	if (!s)
+		fail_msg("pmp_spec_new: %s", err);
+	return s;
+}
+
+static pmp_spec *spec_of(const char *const *argv, int cores)
+{
+	char err[PMP_ERR_MAX] = "";
+	pmp_spec *s = pmp_spec_new(argv, (const char *const *)environ, NULL, cores, err, sizeof(err));
+	if (!s)
+		fail_msg("pmp_spec_new: %s", err);
+	return s;
+}
+
+static void add_workers(pmp_controller *c, pmp_spec *spec, int n)
+{
+	char err[PMP_ERR_MAX] = "";
+	if (pmp_controller_add_workers(c, spec, n, err, sizeof(err)) < 0)
+		fail_msg("pmp_controller_add_workers: %s", err);
+}
+
+static void submit(pmp_controller *c, uint64_t task, pmp_spec *spec, const char *payload)
+{
+	pmp_frame f = {payload, strlen(payload)};
+	char err[PMP_ERR_MAX] = "";
+	if (pmp_controller_submit(c, task, spec, &f, 1, err, sizeof(err)) < 0)
+		fail_msg("pmp_controller_submit(%llu): %s", (unsigned long long)task, err);
+}
+
+static void reverse_into(const char *s, char *out)
+{
+	size_t n = strlen(s);
+	for (size_t i = 0; i < n; i++)
+		out[i] = s[n - 1 - i];
+	out[n] = '\0';
+}
+
+/* The task's one event is a successful result: prefix + payload reversed. */
+static struct rec expect_echo(struct recorder *r, uint64_t task, const char *prefix, const char *payload)
+{
+	char expect[256], rev[128];
+	struct rec x = task_event(r, task);
+	if (x.kind != PMP_EVENT_RESULT)
+		fail_msg("task %llu: event %d (%s), not a result", (unsigned long long)task, (int)x.kind, x.text);
+	assert_int_equal(x.status, PMP_OK);
+	assert_int_equal(x.nframes, 1);
+	reverse_into(payload, rev);
+	snprintf(expect, sizeof(expect), "%s%s", prefix, rev);
+	assert_string_equal(x.payload, expect);
+	return x;
+}
+
+/* Shuts down, joins (bounded), checks that no worker process is left, and that a
+ * submit is refused afterwards; frees. */
+static void finish(pmp_controller *c)
+{
+	char err[PMP_ERR_MAX] = "";
+	pmp_controller_shutdown(c);
+	join_within(c, wait_seconds());
+	assert_no_children();
+	pmp_frame f = {"late", 4};
+	assert_int_equal(pmp_controller_submit(c, 999999, NULL, &f, 1, err, sizeof(err)), -1);
+	assert_prefix(err, "pmp: ");
+	pmp_controller_free(c);
+}
+
+/* Every WORKER_EXIT in the record is a clean exit (status 0). */
+static void assert_clean_exits(struct recorder *r, size_t expected)
+{
+	pthread_mutex_lock(&r->mu);
+	size_t n = 0;
+	for (size_t i = 0; i < r->n; i++) {
+		if (r->ev[i].kind != PMP_EVENT_WORKER_EXIT)
+			continue;
+		n++;
+		if (!WIFEXITED(r->ev[i].status) || WEXITSTATUS(r->ev[i].status) != 0) {
+			pthread_mutex_unlock(&r->mu);
+			fail_msg("worker %d did not exit cleanly: %s", (int)r->ev[i].worker, r->ev[i].text);
+		}
+	}
+	bool oom = r->oom;
+	pthread_mutex_unlock(&r->mu);
+	assert_int_equal(n, expected);
+	assert_false(oom);
+}
+
+static size_t task_count(void)
+{
+	return RUNNING_ON_VALGRIND ? 300 : 1000;
+}
+
+/* ---------- tests ---------- */
+
+static void many_tasks(const char *bind, const char *endpoint_prefix, size_t n)
+{
+	struct recorder r;
+	rec_init(&r);
+	pmp_controller *c = start(&r, bind, 0, 0);
+	const char *ep = pmp_controller_endpoint(c);
+	assert_prefix(ep, endpoint_prefix);
+	assert_null(strchr(ep, '*')); /* the real port, not the wildcard */
+
+	pmp_spec *spec = echo_spec(1);
+	add_workers(c, spec, 2);
+	pmp_spec_unref(spec); /* the controller holds its own reference */
+	for (size_t i = 1; i <= n; i++) {
+		char p[32];
+		snprintf(p, sizeof(p), "task-%zu", i);
+		submit(c, i, NULL, p);
+	}
+	wait_count(&r, ANY_TASK_EVENT, n, "every result");
+	bool used[2] = {false, false};
+	for (size_t i = 1; i <= n; i++) {
+		char p[32];
+		snprintf(p, sizeof(p), "task-%zu", i);
+		struct rec x = expect_echo(&r, i, "", p);
+		assert_true(x.worker == 0 || x.worker == 1);
+		used[x.worker] = true;
+	}
+	assert_true(used[0] && used[1]); /* both workers took tasks */
+	assert_int_equal(pmp_controller_queued(c), 0);
+	assert_int_equal(count_kind(&r, PMP_EVENT_WORKER_READY), 2);
+	for (int32_t w = 0; w < 2; w++)
+		assert_prefix(worker_event(&r, PMP_EVENT_WORKER_READY, w).text, "pid ");
+	finish(c);
+	assert_int_equal(count_kind(&r, ANY_TASK_EVENT), n); /* nothing more came */
+	assert_clean_exits(&r, 2);
+	rec_free(&r);
+}
+
+static void test_many_tasks_ipc(void **st)
+{
+	(void)st;
+	many_tasks(NULL, "ipc:///tmp/pmp-", task_count());
+}
+
+static void test_many_tasks_tcp(void **st)
+{
+	(void)st;
+	many_tasks("tcp://127.0.0.1:*", "tcp://127.0.0.1:", task_count() / 4);
+}
+
+static void test_frames_and_error_status(void **st)
+{
+	(void)st;
+	struct recorder r;
+	rec_init(&r);
+	pmp_controller *c = start(&r, NULL, 0, 0);
+	pmp_spec *spec = echo_spec(1);
+	add_workers(c, spec, 1);
+	char err[PMP_ERR_MAX] = "";
+
+	pmp_frame three[] = {{"abc", 3}, {"", 0}, {"xy", 2}};
+	assert_int_equal(pmp_controller_submit(c, 1, NULL, three, 3, err, sizeof(err)), 0);
+	assert_int_equal(pmp_controller_submit(c, 2, NULL, NULL, 0, err, sizeof(err)), 0);
+	submit(c, 3, NULL, "error");
+	/* Ids need not be small or sequential. */
+	submit(c, UINT64_MAX, NULL, "max");
+	submit(c, 0, NULL, "zero");
+	for (uint64_t t = 1; t <= 3; t++)
+		wait_task(&r, t);
+	wait_task(&r, UINT64_MAX);
+	wait_task(&r, 0);
+
+	struct rec x = task_event(&r, 1);
+	assert_int_equal(x.kind, PMP_EVENT_RESULT);
+	assert_int_equal(x.status, PMP_OK);
+	assert_int_equal(x.nframes, 3);
+	assert_string_equal(x.payload, "cba||yx");
+	x = task_event(&r, 2);
+	assert_int_equal(x.kind, PMP_EVENT_RESULT);
+	assert_int_equal(x.nframes, 0);
+	x = task_event(&r, 3);
+	assert_int_equal(x.kind, PMP_EVENT_RESULT);
+	assert_int_equal(x.status, PMP_ERROR);
+	assert_string_equal(x.payload, "boom");
+	expect_echo(&r, UINT64_MAX, "", "max");
+	expect_echo(&r, 0, "", "zero");
+
+	/* More frames than a message may carry. */
+	pmp_frame *many = calloc(5000, sizeof(*many));
+	assert_non_null(many);
+	assert_int_equal(pmp_controller_submit(c, 4, NULL, many, 5000, err, sizeof(err)), -1);
+	assert_prefix(err, "pmp: ");
+	free(many);
+	finish(c);
+	pmp_spec_unref(spec);
+	rec_free(&r);
+}
+
+/* Tasks submitted one at a time keep the queue shallow: each goes to the idle worker, not
+ * behind the sleeper, with the default prefetch. */
+static void test_slow_task_does_not_hold_back_others(void **st)
+{
+	(void)st;
+	struct recorder r;
+	rec_init(&r);
+	pmp_controller *c = start(&r, NULL, 0, 0);
+	pmp_spec *spec = echo_spec(1);
+	add_workers(c, spec, 2);
+	wait_count(&r, PMP_EVENT_WORKER_READY, 2, "two workers");
+
+	submit(c, 100, NULL, "sleep");
+	for (uint64_t t = 1; t <= 10; t++) {
+		char p[16];
+		snprintf(p, sizeof(p), "quick-%d", (int)t);
+		submit(c, t, NULL, p);
+		wait_task(&r, t);
+	}
+	wait_task(&r, 100);
+	struct rec sleeper = expect_echo(&r, 100, "", "sleep");
+	long last_quick = -1;
+	for (uint64_t t = 1; t <= 10; t++) {
+		char p[16];
+		snprintf(p, sizeof(p), "quick-%d", (int)t);
+		struct rec x = expect_echo(&r, t, "", p);
+		assert_int_not_equal(x.worker, sleeper.worker);
+		long i = task_index(&r, t);
+		last_quick = i > last_quick ? i : last_quick;
+	}
+	assert_true(last_quick < task_index(&r, 100)); /* all before the sleeper's result */
+	finish(c);
+	pmp_spec_unref(spec);
+	rec_free(&r);
+}
+
+/* A burst of tasks with prefetch 1: the sleeper's worker gets none of them. */
+static void test_slow_task_burst_prefetch_one(void **st)
+{
+	(void)st;
+	struct recorder r;
+	rec_init(&r);
+	pmp_controller *c = start(&r, NULL, 1, 0);
+	pmp_spec *spec = echo_spec(1);
+	add_workers(c, spec, 2);
+	wait_count(&r, PMP_EVENT_WORKER_READY, 2, "two workers");
+
+	submit(c, 100, NULL, "sleep");
+	for (uint64_t t = 1; t <= 20; t++)
+		submit(c, t, NULL, "quick");
+	wait_count(&r, ANY_TASK_EVENT, 21, "every result");
+	struct rec sleeper = expect_echo(&r, 100, "", "sleep");
+	for (uint64_t t = 1; t <= 20; t++) {
+		struct rec x = expect_echo(&r, t, "", "quick");
+		assert_int_not_equal(x.worker, sleeper.worker);
+		assert_true(task_index(&r, t) < task_index(&r, 100));
+	}
+	finish(c);
+	pmp_spec_unref(spec);
+	rec_free(&r);
+}
+
+/* Waits (bounded) until nothing is queued. */
+static void wait_dequeued(pmp_controller *c)
+{
+	for (int i = 0; i < wait_seconds() * 100 && pmp_controller_queued(c); i++)
+		usleep(10 * 1000);
+	assert_int_equal(pmp_controller_queued(c), 0);
+}
+
+static void test_cancel(void **st)
+{
+	(void)st;
+	struct recorder r;
+	rec_init(&r);
+	pmp_controller *c = start(&r, NULL, 0, 0);
+
+	/* No worker yet: the tasks stay queued. */
+	submit(c, 1, NULL, "one");
+	submit(c, 2, NULL, "two");
+	submit(c, 3, NULL, "three");
+	submit(c, 4, NULL, "four");
+	assert_int_equal(pmp_controller_queued(c), 4);
+	assert_int_equal(pmp_controller_cancel(c, 2), 1); /* middle */
+	assert_int_equal(pmp_controller_queued(c), 3);
+	assert_int_equal(pmp_controller_cancel(c, 2), 0); /* already cancelled */
+	assert_int_equal(pmp_controller_cancel(c, 4), 1); /* tail */
+	assert_int_equal(pmp_controller_cancel(c, 99), 0); /* unknown */
+	assert_int_equal(pmp_controller_queued(c), 2);
+	/* A cancelled id is free again. */
+	submit(c, 4, NULL, "four again");
+
+	pmp_spec *spec = echo_spec(1);
+	add_workers(c, spec, 1);
+	wait_task(&r, 1);
+	wait_task(&r, 3);
+	wait_task(&r, 4);
+	expect_echo(&r, 1, "", "one");
+	expect_echo(&r, 3, "", "three");
+	expect_echo(&r, 4, "", "four again");
+	assert_int_equal(pmp_controller_cancel(c, 1), 0); /* finished */
+
+	/* Running (sent, not yet answered): not cancelled, its result still comes. */
+	submit(c, 5, NULL, "sleep");
+	wait_dequeued(c);
+	assert_int_equal(pmp_controller_cancel(c, 5), 0);
+	wait_task(&r, 5);
+	expect_echo(&r, 5, "", "sleep");
+
+	/* A per-task task waiting for capacity is queued, so it can be cancelled. */
+	pmp_controller_set_capacity(c, 1);
+	submit(c, 6, spec, "sleep");
+	submit(c, 7, spec, "never");
+	assert_int_equal(pmp_controller_cancel(c, 7), 1);
+	wait_task(&r, 6);
+	expect_echo(&r, 6, "", "sleep");
+
+	finish(c);
+	assert_true(task_index(&r, 2) < 0); /* no event ever came for the cancelled ones */
+	assert_true(task_index(&r, 7) < 0);
+	assert_int_equal(count_kind(&r, ANY_TASK_EVENT), 5);
+	pmp_spec_unref(spec);
+	rec_free(&r);
+}
+
+/* Cancelling the last queued task lets a pending shutdown finish. */
+static void test_cancel_unblocks_shutdown(void **st)
+{
+	(void)st;
+	struct recorder r;
+	rec_init(&r);
+	pmp_controller *c = start(&r, NULL, 0, 0);
+	submit(c, 1, NULL, "orphan"); /* no worker will ever run it */
+	pmp_controller_shutdown(c);
+	usleep(50 * 1000);
+	assert_int_equal(pmp_controller_cancel(c, 1), 1);
+	join_within(c, wait_seconds());
+	assert_no_children();
+	pmp_controller_free(c);
+	assert_int_equal(count_kind(&r, ANY_TASK_EVENT), 0);
+	rec_free(&r);
+}
+
+static void test_worker_crash_is_reported_and_replaced(void **st)
+{
+	(void)st;
+	struct recorder r;
+	rec_init(&r);
+	pmp_controller *c = start(&r, NULL, 0, 0);
+	pmp_spec *spec = echo_spec(1);
+	add_workers(c, spec, 1);
+
+	submit(c, 1, NULL, "crash");
+	wait_task(&r, 1);
+	struct rec x = task_event(&r, 1);
+	assert_int_equal(x.kind, PMP_EVENT_TASK_LOST);
+	assert_int_equal(x.worker, 0);
+	assert_true(WIFSIGNALED(x.status));
+	assert_int_equal(WTERMSIG(x.status), SIGABRT);
+	assert_prefix(x.text, "pmp: ");
+	assert_contains(x.text, "worker 0");
+	assert_contains(x.text, "was killed by signal 6 (SIGABRT)");
+	assert_contains(x.text, "task 1");
+	wait_worker(&r, PMP_EVENT_WORKER_EXIT, 0);
+	struct rec exit0 = worker_event(&r, PMP_EVENT_WORKER_EXIT, 0);
+	assert_true(WIFSIGNALED(exit0.status));
+	assert_contains(exit0.text, "SIGABRT");
+
+	/* The replacement (worker 1) runs what comes next. */
+	wait_worker(&r, PMP_EVENT_WORKER_READY, 1);
+	for (uint64_t t = 2; t <= 11; t++)
+		submit(c, t, NULL, "after");
+	for (uint64_t t = 2; t <= 11; t++) {
+		wait_task(&r, t);
+		assert_int_equal(expect_echo(&r, t, "", "after").worker, 1);
+	}
+
+	/* A worker that exits mid-task: its exit status is in the text. */
+	submit(c, 20, NULL, "exit");
+	wait_task(&r, 20);
+	x = task_event(&r, 20);
+	assert_int_equal(x.kind, PMP_EVENT_TASK_LOST);
+	assert_int_equal(x.worker, 1);
+	assert_true(WIFEXITED(x.status));
+	assert_int_equal(WEXITSTATUS(x.status), 3);
+	assert_contains(x.text, "exited with status 3");
+	assert_contains(x.text, "task 20");
+	wait_worker(&r, PMP_EVENT_WORKER_READY, 2);
+	submit(c, 21, NULL, "still fine");
+	wait_task(&r, 21);
+	assert_int_equal(expect_echo(&r, 21, "", "still fine").worker, 2);
+	finish(c);
+	pmp_spec_unref(spec);
+	rec_free(&r);
+}
+
+/* A worker that dies while the controller shuts down is still replaced while tasks are
+ * queued for long-lived workers: they must finish, not hang the shutdown. */
+static void test_crash_during_shutdown(void **st)
+{
+	(void)st;
+	struct recorder r;
+	rec_init(&r);
+	pmp_controller *c = start(&r, NULL, 1, 0); /* prefetch 1: the others stay queued */
+	pmp_spec *spec = echo_spec(1);
+	add_workers(c, spec, 1);
+	wait_count(&r, PMP_EVENT_WORKER_READY, 1, "the worker");
+	submit(c, 1, NULL, "slowcrash");
+	for (uint64_t t = 2; t <= 4; t++)
+		submit(c, t, NULL, "queued");
+	pmp_controller_shutdown(c);
+	for (uint64_t t = 1; t <= 4; t++)
+		wait_task(&r, t);
+	assert_int_equal(task_event(&r, 1).kind, PMP_EVENT_TASK_LOST);
+	for (uint64_t t = 2; t <= 4; t++)
+		expect_echo(&r, t, "", "queued");
+	finish(c);
+	pmp_spec_unref(spec);
+	rec_free(&r);
+}
+
+static void test_init_reaches_every_worker_first(void **st)
+{
+	(void)st;
+	struct recorder r;
+	rec_init(&r);
+	pmp_controller *c = start(&r, NULL, 0, 0);
+	char err[PMP_ERR_MAX] = "";
+	pmp_frame init[] = {{"in", 2}, {"it:", 3}};
+	assert_int_equal(pmp_controller_set_init(c, init, 2, err, sizeof(err)), 0);
+	pmp_spec *spec = echo_spec(1);
+	add_workers(c, spec, 2);
+	wait_count(&r, PMP_EVENT_WORKER_READY, 2, "two workers");
+
+	/* A burst: both workers take some (the one with fewer tasks gets the next). */
+	bool used[3] = {false, false, false};
+	for (uint64_t t = 1; t <= 40; t++)
+		submit(c, t, NULL, "payload");
+	for (uint64_t t = 1; t <= 40; t++) {
+		wait_task(&r, t);
+		int32_t w = expect_echo(&r, t, "init:", "payload").worker;
+		assert_true(w >= 0 && w < 2);
+		used[w] = true;
+	}
+	assert_true(used[0] && used[1]);
+
+	/* A replacement worker gets the init too. */
+	submit(c, 50, NULL, "crash");
+	wait_task(&r, 50);
+	assert_int_equal(task_event(&r, 50).kind, PMP_EVENT_TASK_LOST);
+	wait_worker(&r, PMP_EVENT_WORKER_READY, 2);
+	for (uint64_t t = 51; t <= 90; t++)
+		submit(c, t, NULL, "again");
+	for (uint64_t t = 51; t <= 90; t++) {
+		wait_task(&r, t);
+		int32_t w = expect_echo(&r, t, "init:", "again").worker;
+		assert_true(w >= 0 && w < 3);
+		used[w] = true;
+	}
+	assert_true(used[2]);
+	finish(c);
+	pmp_spec_unref(spec);
+	rec_free(&r);
+}
+
+/* Per-task workers: one fresh worker each, started only while their cores fit. Checks that
+ * no more than `capacity` workers were connected at once (from the event order), and
+ * returns the highest number that were. */
+static size_t max_concurrent_workers(struct recorder *r)
+{
+	size_t live = 0, most = 0;
+	pthread_mutex_lock(&r->mu);
+	for (size_t i = 0; i < r->n; i++) {
+		if (r->ev[i].kind == PMP_EVENT_WORKER_READY)
+			live++;
+		else if (r->ev[i].kind == PMP_EVENT_WORKER_EXIT && live > 0)
+			live--;
+		most = live > most ? live : most;
+	}
+	pthread_mutex_unlock(&r->mu);
+	return most;
+}
+
+static void test_per_task_workers(void **st)
+{
+	(void)st;
+	struct recorder r;
+	rec_init(&r);
+	pmp_controller *c = start(&r, NULL, 0, 0);
+	pmp_spec *spec = echo_spec(1);
+	pmp_controller_set_capacity(c, 1);
+	submit(c, 1, spec, "p1");
+	submit(c, 2, spec, "p2");
+	submit(c, 3, spec, "p3");
+	wait_count(&r, ANY_TASK_EVENT, 3, "three results");
+	wait_count(&r, PMP_EVENT_WORKER_EXIT, 3, "three worker exits");
+	int32_t seen[3];
+	for (uint64_t t = 1; t <= 3; t++) {
+		char p[8];
+		snprintf(p, sizeof(p), "p%d", (int)t);
+		struct rec x = expect_echo(&r, t, "", p);
+		seen[t - 1] = x.worker;
+		/* Its worker connected before the result, and exited (cleanly: it was told this
+		 * was its last task) after it. */
+		pthread_mutex_lock(&r.mu);
+		long ready = worker_index_locked(&r, PMP_EVENT_WORKER_READY, x.worker);
+		long result = task_index_locked(&r, t);
+		long ex = worker_index_locked(&r, PMP_EVENT_WORKER_EXIT, x.worker);
+		pthread_mutex_unlock(&r.mu);
+		assert_true(ready >= 0 && ready < result && result < ex);
+		struct rec e = event_at(&r, ex);
+		assert_true(WIFEXITED(e.status) && WEXITSTATUS(e.status) == 0);
+	}
+	assert_true(seen[0] != seen[1] && seen[1] != seen[2] && seen[0] != seen[2]);
+	assert_int_equal(max_concurrent_workers(&r), 1);
+	assert_int_equal(count_kind(&r, PMP_EVENT_WORKER_READY), 3);
+	finish(c);
+	pmp_spec_unref(spec);
+	rec_free(&r);
+}
+
+static void test_per_task_capacity_is_used_and_respected(void **st)
+{
+	(void)st;
+	struct recorder r;
+	rec_init(&r);
+	pmp_controller *c = start(&r, NULL, 0, 0);
+	pmp_spec *one = echo_spec(1), *two = echo_spec(2), *three = echo_spec(3);
+	pmp_controller_set_capacity(c, 2);
+	/* 1-core sleepers: two run at once, never three. */
+	for (uint64_t t = 1; t <= 4; t++)
+		submit(c, t, one, "sleep");
+	/* Too big for the executor at all: fails at once. */
+	submit(c, 10, three, "big");
+	wait_task(&r, 10);
+	struct rec x = task_event(&r, 10);
+	assert_int_equal(x.kind, PMP_EVENT_TASK_FAILED);
+	assert_prefix(x.text, "pmp: ");
+	assert_contains(x.text, "needs 3 cores");
+	wait_count(&r, ANY_TASK_EVENT, 5, "every result");
+	wait_count(&r, PMP_EVENT_WORKER_EXIT, 4, "every worker exit");
+	for (uint64_t t = 1; t <= 4; t++)
+		expect_echo(&r, t, "", "sleep");
+	assert_int_equal(max_concurrent_workers(&r), 2);
+
+	/* A 2-core task takes the whole capacity: alone. */
+	size_t before = count_kind(&r, PMP_EVENT_WORKER_EXIT);
+	submit(c, 20, two, "sleep");
+	submit(c, 21, one, "quick");
+	wait_task(&r, 20);
+	wait_task(&r, 21);
+	wait_count(&r, PMP_EVENT_WORKER_EXIT, before + 2, "two more exits");
+	expect_echo(&r, 20, "", "sleep");
+	expect_echo(&r, 21, "", "quick");
+	assert_true(task_index(&r, 20) < task_index(&r, 21)); /* 21 waited for 20's worker */
+	finish(c);
+	pmp_spec_unref(one);
+	pmp_spec_unref(two);
+	pmp_spec_unref(three);
+	rec_free(&r);
+}
+
+static void test_per_task_worker_crash(void **st)
+{
+	(void)st;
+	struct recorder r;
+	rec_init(&r);
+	pmp_controller *c = start(&r, NULL, 0, 0);
+	pmp_spec *spec = echo_spec(1);
+	submit(c, 1, spec, "crash");
+	wait_task(&r, 1);
+	struct rec x = task_event(&r, 1);
+	assert_int_equal(x.kind, PMP_EVENT_TASK_LOST);
+	assert_contains(x.text, "SIGABRT");
+	submit(c, 2, spec, "next");
+	wait_task(&r, 2);
+	expect_echo(&r, 2, "", "next");
+	finish(c);
+	/* Not replaced: one worker per task, two tasks. */
+	assert_int_equal(count_kind(&r, PMP_EVENT_WORKER_READY), 2);
+	pmp_spec_unref(spec);
+	rec_free(&r);
+}
+
+/* Workers that cannot start: after max_start_failures in a row the queued tasks fail,
+ * and so do later submits. */
+static void cannot_start(const char *const *argv, bool per_task, const char *reason)
+{
+	struct recorder r;
+	rec_init(&r);
+	pmp_controller *c = start(&r, NULL, 0, 3);
+	pmp_spec *spec = spec_of(argv, 1);
+	char err[PMP_ERR_MAX] = "";
+	if (!per_task)
+		add_workers(c, spec, 1);
+	submit(c, 1, per_task ? spec : NULL, "a");
+	submit(c, 2, per_task ? spec : NULL, "b");
+	wait_task(&r, 1);
+	wait_task(&r, 2);
+	for (uint64_t t = 1; t <= 2; t++) {
+		struct rec x = task_event(&r, t);
+		assert_int_equal(x.kind, PMP_EVENT_TASK_FAILED);
+		assert_prefix(x.text, "pmp: ");
+		assert_contains(x.text, "3 in a row");
+		assert_contains(x.text, argv[0]);
+		assert_contains(x.text, reason);
+	}
+	pmp_frame f = {"c", 1};
+	assert_int_equal(pmp_controller_submit(c, 3, NULL, &f, 1, err, sizeof(err)), -1);
+	assert_prefix(err, "pmp: ");
+	assert_contains(err, argv[0]);
+	assert_int_equal(pmp_controller_submit(c, 3, spec, &f, 1, err, sizeof(err)), -1);
+	assert_prefix(err, "pmp: ");
+	assert_int_equal(pmp_controller_add_workers(c, spec, 1, err, sizeof(err)), -1);
+	assert_prefix(err, "pmp: ");
+	pmp_controller_shutdown(c);
+	join_within(c, wait_seconds());
+	assert_no_children();
+	pmp_controller_free(c);
+	pmp_spec_unref(spec);
+	rec_free(&r);
+}
+
+static void test_missing_program(void **st)
+{
+	(void)st;
+	const char *argv[] = {"/nonexistent/pmp-test-worker", NULL};
+	cannot_start(argv, false, strerror(ENOENT));
+}
+
+static void test_missing_program_per_task(void **st)
+{
+	(void)st;
+	const char *argv[] = {"/nonexistent/pmp-test-worker", NULL};
+	cannot_start(argv, true, strerror(ENOENT));
+}
+
+static void test_program_that_exits_before_connecting(void **st)
+{
+	(void)st;
+	const char *argv[] = {"/bin/false", NULL};
+	cannot_start(argv, false, "before it connected");
+}
+
+static void test_shutdown_finishes_queued_tasks(void **st)
+{
+	(void)st;
+	struct recorder r;
+	rec_init(&r);
+	pmp_controller *c = start(&r, NULL, 0, 0);
+	pmp_spec *spec = echo_spec(1);
+	char err[PMP_ERR_MAX] = "";
+	add_workers(c, spec, 2);
+	for (uint64_t t = 1; t <= 50; t++)
+		submit(c, t, NULL, "before shutdown");
+	pmp_controller_shutdown(c);
+	pmp_frame f = {"x", 1};
+	assert_int_equal(pmp_controller_submit(c, 51, NULL, &f, 1, err, sizeof(err)), -1);
+	assert_prefix(err, "pmp: ");
+	assert_contains(err, "shutdown");
+	assert_int_equal(pmp_controller_add_workers(c, spec, 1, err, sizeof(err)), -1);
+	assert_prefix(err, "pmp: ");
+	join_within(c, wait_seconds());
+	assert_no_children();
+	/* Every queued task ran before the workers were told to go. */
+	for (uint64_t t = 1; t <= 50; t++)
+		expect_echo(&r, t, "", "before shutdown");
+	assert_clean_exits(&r, 2);
+	pmp_controller_join(c); /* again: returns at once */
+	pmp_controller_free(c);
+	pmp_spec_unref(spec);
+	rec_free(&r);
+}
+
+/* Workers that never connect and ignore SIGTERM are killed after the grace period. */
+static void test_shutdown_kills_after_grace(void **st)
+{
+	(void)st;
+	struct recorder r;
+	rec_init(&r);
+	pmp_controller_config cfg = {NULL, 0, 0.5, 0};
+	char err[PMP_ERR_MAX] = "";
+	pmp_controller *c = pmp_controller_start(&cfg, on_events, &r, err, sizeof(err));
+	assert_non_null(c);
+	/* Each says (with a file in dir) when it ignores SIGTERM, then never connects. */
+	char dir[] = "/tmp/pmp-test-grace-XXXXXX", path[64];
+	assert_non_null(mkdtemp(dir));
+	const char *argv[] = {"/bin/sh", "-c", "trap '' TERM; : > \"$0/$PMP_WORKER_ID\"; exec sleep 60", dir, NULL};
+	pmp_spec *spec = spec_of(argv, 1);
+	add_workers(c, spec, 2);
+	for (int w = 0; w < 2; w++) {
+		snprintf(path, sizeof(path), "%s/%d", dir, w);
+		for (int i = 0; i < wait_seconds() * 100 && access(path, F_OK) != 0; i++)
+			usleep(10 * 1000);
+		assert_int_equal(access(path, F_OK), 0);
+	}
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pmp_controller_shutdown(c);
+	join_within(c, wait_seconds());
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_no_children();
+	assert_true(t1.tv_sec - t0.tv_sec < 10); /* the grace, not sleep's 60 s */
+	assert_int_equal(count_kind(&r, PMP_EVENT_WORKER_EXIT), 2);
+	pthread_mutex_lock(&r.mu);
+	for (size_t i = 0; i < r.n; i++)
+		if (r.ev[i].kind == PMP_EVENT_WORKER_EXIT)
+			assert_true(WIFSIGNALED(r.ev[i].status) && WTERMSIG(r.ev[i].status) == SIGKILL);
+	pthread_mutex_unlock(&r.mu);
+	pmp_controller_free(c);
+	pmp_spec_unref(spec);
+	rec_free(&r);
+	for (int w = 0; w < 2; w++) {
+		snprintf(path, sizeof(path), "%s/%d", dir, w);
+		assert_int_equal(unlink(path), 0);
+	}
+	assert_int_equal(rmdir(dir), 0);
+}
+
+static void test_duplicate_task_id(void **st)
+{
+	(void)st;
+	struct recorder r;
+	rec_init(&r);
+	pmp_controller *c = start(&r, NULL, 0, 0);
+	char err[PMP_ERR_MAX] = "";
+	pmp_frame f = {"dup", 3};
+	submit(c, 7, NULL, "first");
+	assert_int_equal(pmp_controller_submit(c, 7, NULL, &f, 1, err, sizeof(err)), -1);
+	assert_prefix(err, "pmp: ");
+	assert_contains(err, "7");
+	assert_int_equal(pmp_controller_queued(c), 1);
+	pmp_spec *spec = echo_spec(1);
+	/* Also a duplicate when the second one is per-task. */
+	assert_int_equal(pmp_controller_submit(c, 7, spec, &f, 1, err, sizeof(err)), -1);
+	add_workers(c, spec, 1);
+	wait_task(&r, 7);
+	expect_echo(&r, 7, "", "first");
+	/* Once answered, the id is free. */
+	submit(c, 7, NULL, "second");
+	wait_count(&r, ANY_TASK_EVENT, 2, "the second result");
+	finish(c);
+	pmp_spec_unref(spec);
+	rec_free(&r);
+}
+
+static void test_start_rejects_bad_endpoint(void **st)
+{
+	(void)st;
+	struct recorder r;
+	rec_init(&r);
+	pmp_controller_config cfg = {"nonsense://here", 0, 0, 0};
+	char err[PMP_ERR_MAX] = "";
+	assert_null(pmp_controller_start(&cfg, on_events, &r, err, sizeof(err)));
+	assert_prefix(err, "pmp: ");
+	assert_contains(err, "nonsense://here");
+	rec_free(&r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_many_tasks_ipc),
+		cmocka_unit_test(test_many_tasks_tcp),
+		cmocka_unit_test(test_frames_and_error_status),
+		cmocka_unit_test(test_slow_task_does_not_hold_back_others),
+		cmocka_unit_test(test_slow_task_burst_prefetch_one),
+		cmocka_unit_test(test_cancel),
+		cmocka_unit_test(test_cancel_unblocks_shutdown),
+		cmocka_unit_test(test_worker_crash_is_reported_and_replaced),
+		cmocka_unit_test(test_crash_during_shutdown),
+		cmocka_unit_test(test_init_reaches_every_worker_first),
+		cmocka_unit_test(test_per_task_workers),
+		cmocka_unit_test(test_per_task_capacity_is_used_and_respected),
+		cmocka_unit_test(test_per_task_worker_crash),
+		cmocka_unit_test(test_missing_program),
+		cmocka_unit_test(test_missing_program_per_task),
+		cmocka_unit_test(test_program_that_exits_before_connecting),
+		cmocka_unit_test(test_shutdown_finishes_queued_tasks),
+		cmocka_unit_test(test_shutdown_kills_after_grace),
+		cmocka_unit_test(test_duplicate_task_id),
+		cmocka_unit_test(test_start_rejects_bad_endpoint),
+	};
+	return cmocka_run_group_tests_name("runtime_controller", tests, NULL, NULL);
+}

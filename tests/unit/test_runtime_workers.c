@@ -1,0 +1,292 @@
+/* The worker table: ids, lookups, the dispatch choice and routing ids. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "process.h"
+#include "workers.h"
+
+static pmp_spec *some_spec(void)
+{
+	const char *argv[] = {"/bin/true", NULL};
+	char err[PMP_ERR_MAX] = "";
+	pmp_spec *s = pmp_spec_new(argv, NULL, NULL, 1, err, sizeof(err));
+	assert_non_null(s);
+	return s;
+}
+
+/* Gives w `n` in-flight tasks taken from pool (which must have room). */
+static void hold(struct pmp_wk *w, struct pmp_task *pool, size_t *used, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct pmp_task *t = &pool[(*used)++];
+		t->worker = w->id;
+		pmp_taskq_push(&w->inflight, t);
+	}
+}
+
+static void release_all(struct pmp_worker_table *t)
+{
+	for (size_t i = 0; i < t->cap; i++)
+		while (t->slots[i] && pmp_taskq_pop(&t->slots[i]->inflight))
+			;
+}
+
+static void test_add_get_remove(void **st)
+{
+	(void)st;
+	struct pmp_worker_table t = {0};
+	pmp_spec *spec = some_spec();
+
+	assert_null(pmp_workers_get(&t, 0)); /* empty table */
+	struct pmp_wk *a = pmp_workers_add(&t, spec, false);
+	struct pmp_wk *b = pmp_workers_add(&t, spec, true);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_int_equal(a->id, 0);
+	assert_int_equal(b->id, 1);
+	assert_int_equal(a->state, PMP_W_STARTING);
+	assert_int_equal(a->pid, -1);
+	assert_int_equal(a->pidfd, -1);
+	assert_false(a->per_task);
+	assert_true(b->per_task);
+	assert_false(a->init_sent);
+	assert_int_equal(a->inflight.len, 0);
+	assert_ptr_equal(a->spec, spec);
+	assert_int_equal(spec->refs, 3); /* ours and one per worker */
+	assert_int_equal(t.live, 2);
+
+	assert_ptr_equal(pmp_workers_get(&t, 0), a);
+	assert_ptr_equal(pmp_workers_get(&t, 1), b);
+	assert_null(pmp_workers_get(&t, 2));
+	assert_null(pmp_workers_get(&t, -1));
+	assert_null(pmp_workers_get(&t, INT64_MIN));
+	assert_null(pmp_workers_get(&t, INT64_MAX));
+	assert_null(pmp_workers_get(&t, (int64_t)t.cap));
+
+	pmp_workers_remove(&t, 0);
+	assert_null(pmp_workers_get(&t, 0));
+	assert_ptr_equal(pmp_workers_get(&t, 1), b);
+	assert_int_equal(t.live, 1);
+	assert_int_equal(spec->refs, 2);
+	pmp_workers_remove(&t, 0); /* gone already: nothing happens */
+	pmp_workers_remove(&t, -1);
+	pmp_workers_remove(&t, 1000);
+	assert_int_equal(t.live, 1);
+
+	/* Ids are never reused. */
+	struct pmp_wk *c = pmp_workers_add(&t, spec, false);
+	assert_int_equal(c->id, 2);
+	assert_null(pmp_workers_get(&t, 0));
+
+	pmp_workers_free(&t);
+	assert_int_equal(spec->refs, 1); /* the workers' references were dropped */
+	assert_null(t.slots);
+	assert_int_equal(t.live, 0);
+	pmp_spec_unref(spec);
+}
+
+static void test_ids_increase_past_growth(void **st)
+{
+	(void)st;
+	struct pmp_worker_table t = {0};
+	pmp_spec *spec = some_spec();
+	for (int32_t i = 0; i < 100; i++) {
+		struct pmp_wk *w = pmp_workers_add(&t, spec, false);
+		assert_non_null(w);
+		assert_int_equal(w->id, i);
+		if (i % 3 == 0)
+			pmp_workers_remove(&t, i); /* removals do not free ids up */
+	}
+	assert_true(t.cap >= 100);
+	assert_int_equal(t.live, 100 - 34);
+	for (int32_t i = 0; i < 100; i++) {
+		struct pmp_wk *w = pmp_workers_get(&t, i);
+		if (i % 3 == 0) {
+			assert_null(w);
+		} else {
+			assert_non_null(w);
+			assert_int_equal(w->id, i);
+		}
+	}
+	assert_int_equal(spec->refs, 1 + 66);
+	pmp_workers_free(&t);
+	assert_int_equal(spec->refs, 1);
+	pmp_spec_unref(spec);
+}
+
+static void test_limit(void **st)
+{
+	(void)st;
+	/* Shallow queue: one task each, so a slow task holds back nothing. */
+	assert_int_equal(pmp_workers_limit(0, 4, 8), 1);
+	assert_int_equal(pmp_workers_limit(1, 4, 8), 1);
+	assert_int_equal(pmp_workers_limit(3, 4, 8), 1);
+	assert_int_equal(pmp_workers_limit(4, 4, 8), 2);
+	/* Deep queue: up to prefetch. */
+	assert_int_equal(pmp_workers_limit(12, 4, 8), 4);
+	assert_int_equal(pmp_workers_limit(28, 4, 8), 8);
+	assert_int_equal(pmp_workers_limit(1000, 4, 8), 8);
+	assert_int_equal(pmp_workers_limit(SIZE_MAX, 1, 8), 8);
+	/* No ready worker, or no prefetch. */
+	assert_int_equal(pmp_workers_limit(1000, 0, 8), 1);
+	assert_int_equal(pmp_workers_limit(0, 0, 8), 1);
+	assert_int_equal(pmp_workers_limit(1000, 4, 1), 1);
+	assert_int_equal(pmp_workers_limit(1000, 4, 0), 1);
+	/* Never above prefetch, never below one. */
+	for (size_t q = 0; q < 50; q++)
+		for (size_t r = 1; r < 6; r++) {
+			size_t l = pmp_workers_limit(q, r, 5);
+			assert_true(l >= 1 && l <= 5);
+		}
+}
+
+static void test_pick(void **st)
+{
+	(void)st;
+	struct pmp_worker_table t = {0};
+	struct pmp_task pool[64];
+	size_t used = 0;
+	pmp_spec *spec = some_spec();
+	memset(pool, 0, sizeof(pool));
+
+	assert_null(pmp_workers_pick(&t, 8)); /* empty table */
+	assert_int_equal(pmp_workers_ready(&t), 0);
+
+	struct pmp_wk *starting = pmp_workers_add(&t, spec, false);
+	struct pmp_wk *stopping = pmp_workers_add(&t, spec, false);
+	struct pmp_wk *per_task = pmp_workers_add(&t, spec, true);
+	stopping->state = PMP_W_STOPPING;
+	per_task->state = PMP_W_READY;
+	assert_null(pmp_workers_pick(&t, 8)); /* none of them takes long-lived tasks */
+	assert_int_equal(pmp_workers_ready(&t), 0);
+
+	struct pmp_wk *a = pmp_workers_add(&t, spec, false);
+	struct pmp_wk *b = pmp_workers_add(&t, spec, false);
+	struct pmp_wk *c = pmp_workers_add(&t, spec, false);
+	a->state = b->state = c->state = PMP_W_READY;
+	assert_int_equal(pmp_workers_ready(&t), 3);
+
+	hold(a, pool, &used, 2);
+	hold(b, pool, &used, 1);
+	hold(c, pool, &used, 3);
+	assert_ptr_equal(pmp_workers_pick(&t, 8), b); /* fewest in flight */
+	assert_ptr_equal(pmp_workers_pick(&t, 2), b);
+	assert_null(pmp_workers_pick(&t, 1)); /* all at or above the limit */
+	hold(b, pool, &used, 2);              /* b 3, a 2, c 3 */
+	assert_ptr_equal(pmp_workers_pick(&t, 8), a);
+	assert_ptr_equal(pmp_workers_pick(&t, 3), a);
+	assert_null(pmp_workers_pick(&t, 2));
+
+	/* An idle worker wins, wherever it is in the table. */
+	while (pmp_taskq_pop(&c->inflight))
+		;
+	assert_ptr_equal(pmp_workers_pick(&t, 1), c);
+
+	/* A worker that is no longer READY is passed over even when idle. */
+	c->state = PMP_W_STOPPING;
+	assert_ptr_equal(pmp_workers_pick(&t, 8), a);
+	assert_int_equal(pmp_workers_ready(&t), 2);
+	/* The idle workers that are not eligible do not count either. */
+	starting->state = PMP_W_STARTING;
+	assert_int_equal(starting->inflight.len, 0);
+	assert_ptr_equal(pmp_workers_pick(&t, 8), a);
+
+	/* Removed workers leave holes the pick skips. */
+	while (pmp_taskq_pop(&a->inflight))
+		;
+	pmp_workers_remove(&t, a->id);
+	assert_ptr_equal(pmp_workers_pick(&t, 8), b);
+	assert_int_equal(pmp_workers_ready(&t), 1);
+
+	release_all(&t);
+	pmp_workers_free(&t);
+	pmp_spec_unref(spec);
+}
+
+static void test_pick_ties_and_limit(void **st)
+{
+	(void)st;
+	struct pmp_worker_table t = {0};
+	struct pmp_task pool[16];
+	size_t used = 0;
+	pmp_spec *spec = some_spec();
+	memset(pool, 0, sizeof(pool));
+
+	struct pmp_wk *w[4];
+	for (int i = 0; i < 4; i++) {
+		w[i] = pmp_workers_add(&t, spec, false);
+		w[i]->state = PMP_W_READY;
+		hold(w[i], pool, &used, 2);
+	}
+	struct pmp_wk *p = pmp_workers_pick(&t, 3);
+	assert_non_null(p);
+	assert_int_equal(p->inflight.len, 2);
+	assert_null(pmp_workers_pick(&t, 2));
+	assert_null(pmp_workers_pick(&t, 0));
+	hold(w[3], pool, &used, 1);
+	pmp_taskq_pop(&w[3]->inflight);
+	pmp_taskq_pop(&w[3]->inflight); /* w[3]: 1 */
+	assert_ptr_equal(pmp_workers_pick(&t, 3), w[3]);
+	assert_ptr_equal(pmp_workers_pick(&t, 2), w[3]);
+	release_all(&t);
+	pmp_workers_free(&t);
+	pmp_spec_unref(spec);
+}
+
+static void test_routing_id(void **st)
+{
+	(void)st;
+	const int32_t ids[] = {0, 1, 255, 256, 65536, 0x01020304, INT32_MAX};
+	for (size_t i = 0; i < sizeof(ids) / sizeof(*ids); i++) {
+		uint8_t rid[PMP_ROUTING_ID_SIZE];
+		pmp_routing_id(ids[i], rid);
+		assert_int_equal(rid[0], 'w'); /* never a leading 0, which ZeroMQ reserves */
+		assert_int_equal(pmp_routing_id_parse(rid, sizeof(rid)), ids[i]);
+	}
+	uint8_t rid[PMP_ROUTING_ID_SIZE];
+	pmp_routing_id(0x01020304, rid);
+	assert_memory_equal(rid, "w\x04\x03\x02\x01", PMP_ROUTING_ID_SIZE);
+}
+
+static void test_routing_id_rejects(void **st)
+{
+	(void)st;
+	uint8_t buf[8] = {'w', 1, 0, 0, 0, 0, 0, 0};
+	assert_int_equal(pmp_routing_id_parse(buf, 5), 1); /* the control */
+	assert_int_equal(pmp_routing_id_parse(buf, 4), -1);
+	assert_int_equal(pmp_routing_id_parse(buf, 6), -1);
+	assert_int_equal(pmp_routing_id_parse(buf, 0), -1);
+	assert_int_equal(pmp_routing_id_parse(NULL, 0), -1);
+	/* A wrong prefix: ZeroMQ's own generated ids start with 0. */
+	const uint8_t prefixes[] = {0, 'W', 'x', 0xff};
+	for (size_t i = 0; i < sizeof(prefixes); i++) {
+		buf[0] = prefixes[i];
+		assert_int_equal(pmp_routing_id_parse(buf, 5), -1);
+	}
+	/* Ids above INT32_MAX are not worker ids. */
+	uint8_t big[5] = {'w', 0x00, 0x00, 0x00, 0x80};
+	assert_int_equal(pmp_routing_id_parse(big, 5), -1);
+	uint8_t all[5] = {'w', 0xff, 0xff, 0xff, 0xff};
+	assert_int_equal(pmp_routing_id_parse(all, 5), -1);
+	uint8_t max[5] = {'w', 0xff, 0xff, 0xff, 0x7f};
+	assert_int_equal(pmp_routing_id_parse(max, 5), INT32_MAX);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_add_get_remove),
+		cmocka_unit_test(test_ids_increase_past_growth),
+		cmocka_unit_test(test_limit),
+		cmocka_unit_test(test_pick),
+		cmocka_unit_test(test_pick_ties_and_limit),
+		cmocka_unit_test(test_routing_id),
+		cmocka_unit_test(test_routing_id_rejects),
+	};
+	return cmocka_run_group_tests_name("runtime_workers", tests, NULL, NULL);
+}
