@@ -25,6 +25,7 @@
 #define ENDPOINT_MAX 256
 #define TEXT_MAX 512
 #define RECV_BATCH 1024 /* messages handled per wake-up before the queues get a turn */
+#define RESULT_LAG_MS 1000 /* how long a worker's last results may trail its exit */
 
 struct pmp_controller {
 	pmp_controller_config cfg;
@@ -162,7 +163,10 @@ static void give_up(pmp_controller *c, const char *why)
 
 static void start_failed(pmp_controller *c, const char *why)
 {
-	if (c->stopping)
+	/* Once the workers are being told to go, one that dies unconnected was stopped on
+	 * purpose. Before that, shutting down or not, queued tasks wait for these starts:
+	 * they must count, or the tasks (and the shutdown) would wait forever. */
+	if (c->shutdown_sent)
 		return;
 	if (++c->start_failures >= c->cfg.max_start_failures) {
 		char text[TEXT_MAX];
@@ -172,23 +176,36 @@ static void start_failed(pmp_controller *c, const char *why)
 	}
 }
 
-/* Starts a worker of spec; NULL when it could not be started (counted as a failure). */
+/* Starts a worker of spec; NULL when the controller gave up on starting workers. A
+ * failed start is retried at once: nothing else would wake the I/O thread to retry it
+ * (its tasks would wait forever), and each failure counts, so max_start_failures in a
+ * row end the retries. */
 static struct pmp_wk *start_worker(pmp_controller *c, pmp_spec *spec, bool per_task)
 {
 	char err[TEXT_MAX];
-	struct pmp_wk *w = pmp_workers_add(&c->workers, spec, per_task);
-	if (!w) {
-		start_failed(c, "pmp: out of memory starting a worker");
-		return NULL;
+	while (!c->broken && !c->shutdown_sent) {
+		struct pmp_wk *w = pmp_workers_add(&c->workers, spec, per_task);
+		if (!w) {
+			start_failed(c, "pmp: out of memory starting a worker");
+			continue;
+		}
+		if (pmp_spawn(spec, c->endpoint, w->id, &w->pid, &w->pidfd, err, sizeof(err)) < 0) {
+			pmp_workers_remove(&c->workers, w->id);
+			start_failed(c, err);
+			continue;
+		}
+		if (per_task)
+			c->used_cores += spec->cores;
+		return w;
 	}
-	if (pmp_spawn(spec, c->endpoint, w->id, &w->pid, &w->pidfd, err, sizeof(err)) < 0) {
-		pmp_workers_remove(&c->workers, w->id);
-		start_failed(c, err);
-		return NULL;
-	}
-	if (per_task)
-		c->used_cores += spec->cores;
-	return w;
+	return NULL;
+}
+
+/* Long-lived workers are started (and replaced) until shutdown, and during it while
+ * tasks still wait for one: "queued tasks finish". */
+static bool want_long_lived(const pmp_controller *c)
+{
+	return !c->broken && (!c->stopping || c->block_q.len > 0);
 }
 
 static int send_to(pmp_controller *c, struct pmp_wk *w, uint8_t type, uint8_t flags, uint64_t id, pmp_msg *m)
@@ -220,12 +237,16 @@ static pmp_msg *copy_msg(const pmp_msg *m)
 
 static void send_task(pmp_controller *c, struct pmp_wk *w, struct pmp_task *t)
 {
-	if (send_to(c, w, PMP_MSG_TASK, w->per_task ? PMP_FLAG_LAST : 0, t->id, t->payload) < 0) {
-		/* Gone between its last message and now: its exit will requeue or fail it. */
+	/* A copy goes out (ZeroMQ shares large frames rather than copying them): the task
+	 * keeps its frames until answered, to run elsewhere if this worker dies first. */
+	pmp_msg *copy = copy_msg(t->payload);
+	if (!copy || send_to(c, w, PMP_MSG_TASK, w->per_task ? PMP_FLAG_LAST : 0, t->id, copy) < 0) {
+		/* Gone between its last message and now (or out of memory): its exit
+		 * requeues the task. */
 		w->state = PMP_W_STOPPING;
 	}
-	pmp_msg_free(t->payload);
-	t->payload = NULL;
+	pmp_msg_free(copy);
+	t->sent = true;
 }
 
 static void worker_ready(pmp_controller *c, struct pmp_wk *w, pmp_msg *m)
@@ -265,7 +286,7 @@ static void worker_ready(pmp_controller *c, struct pmp_wk *w, pmp_msg *m)
 static void task_result(pmp_controller *c, struct pmp_wk *w, const struct pmp_header *h, pmp_msg *m)
 {
 	struct pmp_task *t = pmp_taskindex_find(&c->index, h->id);
-	if (!t || t->worker != w->id || t->payload)
+	if (!t || t->worker != w->id || !t->sent)
 		return; /* not a task this worker holds: ignore it */
 	pmp_taskq_remove(&w->inflight, t);
 	pmp_taskindex_remove(&c->index, t->id);
@@ -308,15 +329,19 @@ static void worker_exited(pmp_controller *c, struct pmp_wk *w)
 	w->pidfd = -1;
 	pmp_describe_exit(status, how, sizeof(how));
 	worker_name(w, name, sizeof(name));
-	while ((t = pmp_taskq_pop(&w->inflight))) {
-		if (w->per_task && !started && !c->broken && !c->stopping) {
-			t->worker = -1; /* never reached a worker: run it on the next one */
-			pmp_taskq_push_front(&c->pertask_q, t);
-			continue;
-		}
+	/* A worker runs its tasks in the order sent: the first unanswered one was running
+	 * and is lost with it; those behind it never started and run elsewhere. */
+	t = started ? pmp_taskq_pop(&w->inflight) : NULL;
+	if (t) {
 		snprintf(text, sizeof(text), "pmp: %s %s while running task %llu", name, how,
 			 (unsigned long long)t->id);
 		fail_task(c, t, PMP_EVENT_TASK_LOST, w->id, status, text);
+	}
+	while ((t = w->inflight.tail)) {
+		pmp_taskq_remove(&w->inflight, t);
+		t->worker = -1;
+		t->sent = false;
+		pmp_taskq_push_front(queue_of(c, t), t);
 	}
 	pmp_event *e = add_event(c, PMP_EVENT_WORKER_EXIT, 0, w->id, status);
 	if (e)
@@ -328,7 +353,7 @@ static void worker_exited(pmp_controller *c, struct pmp_wk *w)
 		start_failed(c, text);
 	}
 	pmp_spec *spec = pmp_spec_ref(w->spec);
-	bool replace = !w->per_task && !c->stopping && !c->broken;
+	bool replace = !w->per_task && want_long_lived(c);
 	pmp_workers_remove(&c->workers, w->id);
 	if (replace)
 		start_worker(c, spec, false);
@@ -342,7 +367,7 @@ static void take_spawn_requests(pmp_controller *c)
 	struct spawn_request *r;
 	while ((r = c->spawns)) {
 		c->spawns = r->next;
-		for (int i = 0; i < r->n && !c->broken && !c->stopping; i++)
+		for (int i = 0; i < r->n && want_long_lived(c); i++)
 			start_worker(c, r->spec, false);
 		pmp_spec_unref(r->spec);
 		free(r);
@@ -353,7 +378,8 @@ static void dispatch(pmp_controller *c)
 {
 	size_t ready = pmp_workers_ready(&c->workers);
 	while (c->block_q.len && ready) {
-		size_t limit = pmp_workers_limit(c->block_q.len, ready, (size_t)c->cfg.prefetch);
+		size_t limit = pmp_workers_limit(c->block_q.len, pmp_workers_expected(&c->workers),
+						 (size_t)c->cfg.prefetch);
 		struct pmp_wk *w = pmp_workers_pick(&c->workers, limit);
 		if (!w)
 			break;
@@ -379,7 +405,7 @@ static void dispatch(pmp_controller *c)
 			break; /* wait for a per-task worker to exit */
 		struct pmp_wk *w = start_worker(c, t->spec, true);
 		if (!w)
-			break; /* counted; retried on the next turn unless the controller gave up */
+			break; /* the controller gave up: give_up() failed the queued tasks */
 		pmp_taskq_pop(&c->pertask_q);
 		t->worker = w->id;
 		pmp_taskq_push(&w->inflight, t);
@@ -438,6 +464,32 @@ static bool shutdown_turn(pmp_controller *c)
 	return c->workers.live == 0;
 }
 
+/* timeout (ms, -1 for none) shortened so that the wait ends at t. */
+static long timeout_until(long timeout, const struct timespec *t)
+{
+	double left = seconds_until(t);
+	long ms = left > 0 ? (long)(left * 1000) + 1 : 0;
+	return timeout < 0 || ms < timeout ? ms : timeout;
+}
+
+/* A worker's process ended. A worker that answers and exits at once (every per-task
+ * worker does) can be seen to exit before its last results have passed through
+ * ZeroMQ's I/O thread into the socket: while it holds tasks, give them RESULT_LAG_MS
+ * to arrive before they count as lost (wait_for_work ends the wait). */
+static void process_ended(pmp_controller *c, struct pmp_wk *w)
+{
+	if (w->state == PMP_W_STARTING || !w->inflight.len) {
+		worker_exited(c, w);
+		return;
+	}
+	w->exit_seen = true;
+	w->state = PMP_W_STOPPING; /* no new tasks for it */
+	clock_gettime(CLOCK_MONOTONIC, &w->lost_at);
+	w->lost_at.tv_nsec += RESULT_LAG_MS % 1000 * 1000000L;
+	w->lost_at.tv_sec += RESULT_LAG_MS / 1000 + w->lost_at.tv_nsec / 1000000000L;
+	w->lost_at.tv_nsec %= 1000000000L;
+}
+
 static void wait_for_work(pmp_controller *c)
 {
 	size_t n = 2 + c->workers.live, k = 2;
@@ -455,15 +507,15 @@ static void wait_for_work(pmp_controller *c)
 	items[1] = (zmq_pollitem_t){NULL, c->wakefd, ZMQ_POLLIN, 0};
 	for (size_t i = 0; i < c->workers.cap; i++) {
 		struct pmp_wk *w = c->workers.slots[i];
-		if (w && w->pidfd >= 0) {
+		if (w && w->exit_seen) {
+			timeout = timeout_until(timeout, &w->lost_at); /* its pidfd stays readable */
+		} else if (w && w->pidfd >= 0) {
 			owners[k] = w;
 			items[k++] = (zmq_pollitem_t){NULL, w->pidfd, ZMQ_POLLIN, 0};
 		}
 	}
-	if (c->shutdown_sent && c->signalled < 2) {
-		double left = seconds_until(&c->deadline);
-		timeout = left > 0 ? (long)(left * 1000) + 1 : 0;
-	}
+	if (c->shutdown_sent && c->signalled < 2)
+		timeout = timeout_until(timeout, &c->deadline);
 	if (zmq_poll(items, (int)k, timeout) < 0)
 		goto out;
 	if (items[1].revents & ZMQ_POLLIN) {
@@ -484,7 +536,14 @@ static void wait_for_work(pmp_controller *c)
 	}
 	for (size_t i = 2; i < k; i++)
 		if (items[i].revents & ZMQ_POLLIN)
-			worker_exited(c, owners[i]);
+			process_ended(c, owners[i]);
+	/* Ended workers whose results are all in, or that we waited for long enough. The
+	 * table is read afresh each time: a replacement may grow it. */
+	for (size_t i = 0; i < c->workers.cap; i++) {
+		struct pmp_wk *w = c->workers.slots[i];
+		if (w && w->exit_seen && (!w->inflight.len || seconds_until(&w->lost_at) <= 0))
+			worker_exited(c, w);
+	}
 	pthread_mutex_unlock(&c->lock);
 out:
 	free(items);
@@ -733,6 +792,15 @@ size_t pmp_controller_queued(pmp_controller *c)
 	size_t n = c->block_q.len + c->pertask_q.len;
 	pthread_mutex_unlock(&c->lock);
 	return n;
+}
+
+int pmp_controller_task_state(pmp_controller *c, uint64_t task)
+{
+	pthread_mutex_lock(&c->lock);
+	struct pmp_task *t = pmp_taskindex_find(&c->index, task);
+	int state = !t ? 0 : t->worker < 0 ? 1 : 2;
+	pthread_mutex_unlock(&c->lock);
+	return state;
 }
 
 void pmp_controller_shutdown(pmp_controller *c)

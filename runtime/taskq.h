@@ -4,6 +4,7 @@
 #ifndef PMP_TASKQ_H
 #define PMP_TASKQ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -12,7 +13,9 @@
 struct pmp_task {
 	uint64_t id;
 	pmp_spec *spec;          /* NULL: any long-lived worker; else its own worker */
-	pmp_msg *payload;        /* frames to send; NULL once sent */
+	pmp_msg *payload;        /* frames to send; kept while on a worker, to requeue the
+				    task if its worker dies before it started */
+	bool sent;               /* on a worker (or at least sent to it) */
 	int32_t worker;          /* worker holding it, -1 while queued */
 	struct pmp_task *prev, *next; /* in one pmp_taskq */
 	struct pmp_task *hnext;  /* in the index */

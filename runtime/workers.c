@@ -58,13 +58,15 @@ void pmp_workers_free(struct pmp_worker_table *t)
 	memset(t, 0, sizeof(*t));
 }
 
-size_t pmp_workers_limit(size_t queued, size_t ready, size_t prefetch)
+size_t pmp_workers_limit(size_t queued, size_t workers, size_t prefetch)
 {
-	if (ready == 0 || prefetch <= 1)
+	if (workers == 0 || prefetch <= 1)
 		return 1;
-	/* Compared before adding the 1: 1 + queued / ready wraps to 0 for a huge queued. */
-	size_t share = queued / ready;
-	return share < prefetch - 1 ? share + 1 : prefetch;
+	/* Each worker's share of the queue, halved: a worker holds more than one task only
+	 * when the others (also those still starting) would have two each as well, so a
+	 * first worker does not take the tasks of those about to connect. */
+	size_t share = queued / workers / 2;
+	return share < 1 ? 1 : share < prefetch ? share : prefetch;
 }
 
 struct pmp_wk *pmp_workers_pick(const struct pmp_worker_table *t, size_t limit)
@@ -80,6 +82,14 @@ struct pmp_wk *pmp_workers_pick(const struct pmp_worker_table *t, size_t limit)
 			break; /* idle: cannot do better */
 	}
 	return best;
+}
+
+size_t pmp_workers_expected(const struct pmp_worker_table *t)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < t->cap; i++)
+		n += t->slots[i] && t->slots[i]->state != PMP_W_STOPPING && !t->slots[i]->per_task;
+	return n;
 }
 
 size_t pmp_workers_ready(const struct pmp_worker_table *t)

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "taskq.h"
 
@@ -25,6 +26,8 @@ struct pmp_wk {
 	pmp_spec *spec;            /* a reference */
 	bool per_task;             /* started for one task, exits after it */
 	bool init_sent;
+	bool exit_seen;            /* its process ended while it held tasks: see lost_at */
+	struct timespec lost_at;   /* then, when its unanswered tasks count as lost */
 	struct pmp_taskq inflight; /* sent (or, per task, assigned) and not yet answered */
 	char info[192];            /* "pid 123 on node1", once connected */
 };
@@ -44,13 +47,16 @@ void pmp_workers_remove(struct pmp_worker_table *t, int32_t id);
 void pmp_workers_free(struct pmp_worker_table *t);
 
 /* How many tasks a long-lived worker may hold at once: one while the queue is shallow,
- * so one slow task never holds back others; up to `prefetch` when `queued` tasks are
- * waiting for `ready` workers, so the round trip does not idle them. */
-size_t pmp_workers_limit(size_t queued, size_t ready, size_t prefetch);
+ * so one slow task never holds back others; up to `prefetch` when `queued` tasks wait for
+ * `workers` long-lived workers (connected or starting), so the round trip does not idle
+ * them. */
+size_t pmp_workers_limit(size_t queued, size_t workers, size_t prefetch);
 /* The READY long-lived worker with the fewest tasks, if it holds fewer than limit. */
 struct pmp_wk *pmp_workers_pick(const struct pmp_worker_table *t, size_t limit);
 /* READY long-lived workers. */
 size_t pmp_workers_ready(const struct pmp_worker_table *t);
+/* Long-lived workers connected or starting. */
+size_t pmp_workers_expected(const struct pmp_worker_table *t);
 
 /* Routing ids: 'w' and the id as 4 little-endian bytes (ZeroMQ reserves a leading 0). */
 #define PMP_ROUTING_ID_SIZE 5

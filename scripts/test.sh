@@ -29,6 +29,18 @@ step "CMocka unit tests, plain and under valgrind (ctest, build/)"
 step "CMocka unit tests under ASan + UBSan (ctest, build-sanitize/)"
 (cd "$repo/build-sanitize" && ctest --output-on-failure -j "$jobs") || failed+=("ctest build-sanitize/")
 
+step "pytest of the Python package, local backend (tests/python, build/)"
+(cd "$repo" && PYTHONPATH="$repo/build/python" /usr/bin/python3 -m pytest -p no:cacheprovider -q tests/python) ||
+  failed+=("pytest tests/python")
+
+step "pytest of the Python package under ASan + UBSan (tests/python, build-sanitize/)"
+# The interpreter is not instrumented: preload ASan's runtime (workers inherit it), and
+# leave leak checking to valgrind on the C tests: CPython's arenas look like leaks.
+asan=$(gcc -print-file-name=libasan.so)
+(cd "$repo" && PYTHONPATH="$repo/build-sanitize/python" LD_PRELOAD="$asan" \
+  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  /usr/bin/python3 -m pytest -p no:cacheprovider -q tests/python) || failed+=("pytest tests/python (sanitize)")
+
 step "pytest on the local cluster (tests/cluster)"
 (cd "$repo" && /usr/bin/python3 -m pytest -p no:cacheprovider -q tests/cluster) || failed+=("pytest tests/cluster")
 

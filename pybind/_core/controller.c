@@ -343,6 +343,16 @@ static PyObject *controller_cancel(ControllerObject *self, PyObject *arg)
 	return PyBool_FromLong(pmp_controller_cancel(self->ctl, task));
 }
 
+static PyObject *controller_task_state(ControllerObject *self, PyObject *arg)
+{
+	unsigned long long task = PyLong_AsUnsignedLongLong(arg);
+	if (PyErr_Occurred())
+		return NULL;
+	if (!self->ctl) /* closed: every task has ended */
+		return PyLong_FromLong(0);
+	return PyLong_FromLong(pmp_controller_task_state(self->ctl, task));
+}
+
 static PyObject *controller_queued(ControllerObject *self, PyObject *unused)
 {
 	(void)unused;
@@ -374,6 +384,23 @@ static PyObject *controller_join(ControllerObject *self, PyObject *unused)
 	Py_RETURN_NONE;
 }
 
+static PyObject *controller_close(ControllerObject *self, PyObject *unused)
+{
+	(void)unused;
+	if (self->thread_ref) {
+		PyErr_SetString(core_state_of(Py_TYPE(self))->error, "pmp: join() the controller before close()");
+		return NULL;
+	}
+	pmp_controller *ctl = self->ctl;
+	self->ctl = NULL;
+	if (ctl) {
+		Py_BEGIN_ALLOW_THREADS
+		pmp_controller_free(ctl); /* the ZeroMQ context and its threads go too */
+		Py_END_ALLOW_THREADS
+	}
+	Py_RETURN_NONE;
+}
+
 static PyMethodDef controller_methods[] = {
 	{"spec", (PyCFunction)(void (*)(void))controller_spec, METH_VARARGS | METH_KEYWORDS,
 	 "spec(argv, env, cwd=None, cores=1): how to start a worker ({endpoint}, {worker_id} in argv)."},
@@ -385,9 +412,12 @@ static PyMethodDef controller_methods[] = {
 	 "submit(task_id, frames, spec=None): queue a task (frames are copied)."},
 	{"cancel", (PyCFunction)controller_cancel, METH_O, "cancel(task_id) -> True if it was still queued."},
 	{"queued", (PyCFunction)controller_queued, METH_NOARGS, "Tasks not yet sent to a worker."},
+	{"task_state", (PyCFunction)controller_task_state, METH_O,
+	 "task_state(task_id) -> 1 queued, 2 on a worker, 0 neither."},
 	{"shutdown", (PyCFunction)controller_shutdown, METH_NOARGS,
 	 "Finish queued and running tasks, then stop the workers (returns at once)."},
 	{"join", (PyCFunction)controller_join, METH_NOARGS, "Wait until the I/O thread and every worker are gone."},
+	{"close", (PyCFunction)controller_close, METH_NOARGS, "Free everything (after join); the controller is unusable."},
 	{NULL, NULL, 0, NULL},
 };
 

@@ -29,13 +29,23 @@ class Resources:
         return tuple(getattr(self, name) for name in self.__slots__)
 
 
+def _import_path():
+    """The controller's sys.path (as multiprocessing's spawn passes it on), so a worker
+    imports what the controller imports: this very pmp, and the modules of functions
+    pickled by reference (a test module, a package the script put on sys.path)."""
+    entries = [_PACKAGE_PARENT]
+    for entry in sys.path:
+        entry = os.path.abspath(entry or os.getcwd()) if isinstance(entry, str) else None
+        if entry and entry not in entries and os.path.exists(entry):
+            entries.append(entry)
+    return os.pathsep.join(entries)
+
+
 def worker_environment(res):
-    """This process's environment, plus what a worker needs to import this very pmp and
-    to size its thread pools (the user's own thread settings win)."""
+    """This process's environment, plus what a worker needs to import what the
+    controller imports and to size its thread pools (the user's own settings win)."""
     env = dict(os.environ)
-    path = env.get("PYTHONPATH", "")
-    if _PACKAGE_PARENT not in path.split(os.pathsep):
-        env["PYTHONPATH"] = _PACKAGE_PARENT + (os.pathsep + path if path else "")
+    env["PYTHONPATH"] = _import_path()
     for name in THREAD_VARS:
         if name not in os.environ:
             env[name] = str(res.threads_per_core)

@@ -20,18 +20,35 @@ _in_io_thread = threading.local()
 
 
 class Future(concurrent.futures.Future):
-    """A concurrent.futures.Future whose cancel() also takes a queued task back from the
-    controller: a task already on a worker cannot be cancelled, as in ProcessPoolExecutor."""
+    """A concurrent.futures.Future that asks the controller where its task is, rather than
+    being told at every dispatch: cancel() takes a queued task back (a task already on a
+    worker cannot be cancelled, as in ProcessPoolExecutor), running() is True once the
+    task is on a worker."""
 
     def __init__(self):
         super().__init__()
         self._pmp_cancel = None  # set while the task can still be taken back
+        self._pmp_state = None   # where the task is: 1 queued, 2 on a worker, 0 neither
 
     def cancel(self):
         with self._condition:
-            if self._state == PENDING and self._pmp_cancel is not None and not self._pmp_cancel():
+            taken_back = self._state == PENDING and self._pmp_cancel is not None
+            if taken_back and not self._pmp_cancel():
                 return False
-        return super().cancel()
+        if not super().cancel():
+            return False
+        if taken_back:
+            # No worker will run it: what the executor does for a cancelled task it
+            # would have run, so that wait() and as_completed() count it as done.
+            self._pmp_cancel = self._pmp_state = None
+            self.set_running_or_notify_cancel()
+        return True
+
+    def running(self):
+        with self._condition:
+            if self._state == PENDING and self._pmp_state is not None:
+                return self._pmp_state() == 2
+        return super().running()
 
 
 class Executor(concurrent.futures.Executor):
@@ -139,6 +156,11 @@ class Executor(concurrent.futures.Executor):
     def max_cores(self):
         return self._max_cores
 
+    @property
+    def backend(self):
+        """"local" or "slurm": where the workers run."""
+        return self._backend.name
+
     # ---- submitting ----
 
     def submit(self, fn, /, *args, resource_dict=None, **kwargs):
@@ -169,6 +191,7 @@ class Executor(concurrent.futures.Executor):
         task = next(self._ids)
         self._futures[task] = future
         future._pmp_cancel = lambda: self._cancel(task)
+        future._pmp_state = lambda: self._core.task_state(task)
         try:
             self._core.submit(task, frames, spec)
         except _core.Error as e:
@@ -177,6 +200,8 @@ class Executor(concurrent.futures.Executor):
             raise BrokenExecutor(str(e)) from None
 
     def _cancel(self, task):
+        if self._core_stopping and task not in self._futures:
+            return False
         if self._core.cancel(task):
             self._futures.pop(task, None)
             return True
@@ -277,6 +302,7 @@ class Executor(concurrent.futures.Executor):
         if getattr(_in_io_thread, "active", False):
             return  # shutdown(wait=True) from a done-callback: the I/O thread cannot wait for itself
         self._core.join()
+        self._core.close()  # no thread of the executor's is left, ZeroMQ's included
         with _live_lock:
             _live.discard(self._core)
 
@@ -300,7 +326,7 @@ class Executor(concurrent.futures.Executor):
                 future = self._futures.pop(task, None)
                 if future is None:
                     continue
-                future._pmp_cancel = None
+                future._pmp_cancel = future._pmp_state = None
                 if not future.set_running_or_notify_cancel():
                     continue
                 if status == _core.OK:
@@ -315,7 +341,7 @@ class Executor(concurrent.futures.Executor):
             elif kind in (_core.EVENT_TASK_LOST, _core.EVENT_TASK_FAILED):
                 future = self._futures.pop(task, None)
                 if future is not None and future.set_running_or_notify_cancel():
-                    future._pmp_cancel = None
+                    future._pmp_cancel = future._pmp_state = None
                     future.set_exception(WorkerLost(text) if kind == _core.EVENT_TASK_LOST else BrokenExecutor(text))
             elif kind == _core.EVENT_WORKER_READY:
                 self.workers_ready += 1
@@ -334,25 +360,25 @@ def _deliver(executor_ref, events):
 
 def _after(futures, then):
     """Calls then(None) once all futures are done, or then(exception) at the first that
-    failed (or was cancelled)."""
-    left = [len(futures)]
+    failed (or was cancelled). An upstream future keeps its done-callbacks: once fired,
+    they let go of `then` (and so of the task's function and arguments)."""
+    state = [len(futures), then]  # futures left, what to call
     lock = threading.Lock()
-    fired = [False]
 
     def done(f):
         failed = None
         if f.cancelled():
-            failed = concurrent.futures.CancelledError(f"a future this task takes as an argument was cancelled")
+            failed = concurrent.futures.CancelledError("a future this task takes as an argument was cancelled")
         elif f.exception() is not None:
             failed = f.exception()
         with lock:
-            if fired[0]:
+            if state[1] is None:
                 return
-            left[0] -= 1
-            if failed is None and left[0] > 0:
+            state[0] -= 1
+            if failed is None and state[0] > 0:
                 return
-            fired[0] = True
-        then(failed)
+            call, state[1] = state[1], None
+        call(failed)
 
     for f in futures:
         f.add_done_callback(done)
@@ -381,3 +407,4 @@ def _shutdown_all():
         core.shutdown()
     for core in cores:
         core.join()
+        core.close()

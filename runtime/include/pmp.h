@@ -108,6 +108,9 @@ int pmp_controller_submit(pmp_controller *c, uint64_t task, pmp_spec *spec, cons
 int pmp_controller_cancel(pmp_controller *c, uint64_t task);
 /* Tasks queued but not yet sent to a worker. */
 size_t pmp_controller_queued(pmp_controller *c);
+/* Where a task is: 1 queued, 2 on a worker (sent, or its worker starting), 0 neither
+ * (unknown, cancelled, or its event delivered or about to be). */
+int pmp_controller_task_state(pmp_controller *c, uint64_t task);
 /* Begin shutting down: queued and running tasks finish, then workers get a shutdown
  * message, and SIGKILL after the grace period. Returns at once. */
 void pmp_controller_shutdown(pmp_controller *c);

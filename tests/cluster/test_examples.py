@@ -16,6 +16,17 @@ EXPECTED = {
 }
 
 
+def test_demo(slurm):
+    proc, left = slurm.in_allocation(["-N2", "-n4"], (REPO / "examples" / "demo.py").read_text(), "--pmp-workers=4")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "pmp: 4 workers, backend slurm"
+    tasks = [line for line in lines if line.startswith("task ")]
+    assert len(tasks) == 8
+    assert any(" on node1," in t for t in tasks) and any(" on node2," in t for t in tasks)
+    assert left == []
+
+
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_example_with_srun(slurm, name):
     example = (REPO / "examples" / name).read_text()
@@ -27,5 +38,5 @@ def test_example_with_srun(slurm, name):
 
 
 def test_every_example_is_tested():
-    programs = {p.name for p in (REPO / "examples").glob("*.py")} - {"task_info.py"}
+    programs = {p.name for p in (REPO / "examples").glob("*.py")} - {"task_info.py", "demo.py"}
     assert programs == set(EXPECTED)

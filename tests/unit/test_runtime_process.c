@@ -215,11 +215,26 @@ static int wait_exit(pid_t pid, int pidfd)
 	return status;
 }
 
+/* The worker's cwd: made before the test, removed after it even when it fails. */
+static char cwd_dir[] = "/tmp/pmp-test-cwd-XXXXXX";
+
+static int make_cwd_dir(void **st)
+{
+	(void)st;
+	strcpy(cwd_dir, "/tmp/pmp-test-cwd-XXXXXX");
+	return mkdtemp(cwd_dir) ? 0 : -1;
+}
+
+static int remove_cwd_dir(void **st)
+{
+	(void)st;
+	return rmdir(cwd_dir);
+}
+
 static void test_spawn_environment(void **st)
 {
 	(void)st;
-	char dir[] = "/tmp/pmp-test-cwd-XXXXXX", real[PATH_MAX];
-	assert_non_null(mkdtemp(dir));
+	char *dir = cwd_dir, real[PATH_MAX];
 	assert_non_null(realpath(dir, real));
 	const char *argv[] = {"/bin/sh", "-c", script, "sh", "{endpoint}", "{worker_id}", real, NULL};
 	const char *envp[] = {"PATH=/usr/bin:/bin", "PMP_ENDPOINT=stale-endpoint", "OTHER=kept",
@@ -260,7 +275,6 @@ static void test_spawn_environment(void **st)
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 42);
 	pmp_spec_unref(s);
-	assert_int_equal(rmdir(dir), 0);
 }
 
 static void test_spawn_exit_code_and_signal(void **st)
@@ -397,7 +411,7 @@ int main(void)
 		cmocka_unit_test(test_spec_new_copies),
 		cmocka_unit_test(test_substitute),
 		cmocka_unit_test(test_substitute_long),
-		cmocka_unit_test(test_spawn_environment),
+		cmocka_unit_test_setup_teardown(test_spawn_environment, make_cwd_dir, remove_cwd_dir),
 		cmocka_unit_test(test_spawn_exit_code_and_signal),
 		cmocka_unit_test(test_spawn_missing_program),
 		cmocka_unit_test(test_describe_exit),

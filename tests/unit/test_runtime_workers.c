@@ -126,10 +126,12 @@ static void test_limit(void **st)
 	assert_int_equal(pmp_workers_limit(0, 4, 8), 1);
 	assert_int_equal(pmp_workers_limit(1, 4, 8), 1);
 	assert_int_equal(pmp_workers_limit(3, 4, 8), 1);
-	assert_int_equal(pmp_workers_limit(4, 4, 8), 2);
-	/* Deep queue: up to prefetch. */
-	assert_int_equal(pmp_workers_limit(12, 4, 8), 4);
-	assert_int_equal(pmp_workers_limit(28, 4, 8), 8);
+	assert_int_equal(pmp_workers_limit(8, 4, 8), 1); /* two each: still one at a time */
+	assert_int_equal(pmp_workers_limit(12, 4, 8), 1);
+	/* Deep queue: more, up to prefetch. */
+	assert_int_equal(pmp_workers_limit(16, 4, 8), 2);
+	assert_int_equal(pmp_workers_limit(28, 4, 8), 3);
+	assert_int_equal(pmp_workers_limit(64, 4, 8), 8);
 	assert_int_equal(pmp_workers_limit(1000, 4, 8), 8);
 	assert_int_equal(pmp_workers_limit(SIZE_MAX, 1, 8), 8);
 	/* No ready worker, or no prefetch. */

@@ -1,0 +1,95 @@
+"""pytest set-up for the pmp Python package.
+
+Run from the repository root after building:
+
+    cmake -S . -B build && cmake --build build -j2
+    PYTHONPATH=build/python /usr/bin/python3 -m pytest -q tests/python
+
+Without PYTHONPATH the build-tree package (build/python, or $PMP_BUILD_PYTHON) is put on
+sys.path. Workers find pmp by themselves (pmp adds its own location to their PYTHONPATH).
+
+Test modules define the functions, classes and exceptions their tasks use. Workers
+unpickle those by reference (cloudpickle pickles functions of importable modules by
+reference), so they must be able to import the test modules: this directory is added to
+PYTHONPATH, which workers inherit. A user running the same code from a script directory
+relies on the same mechanism; test_examples.py checks separately that pmp copes when the
+test directory is *not* on PYTHONPATH (as ProcessPoolExecutor does, by handing sys.path
+to its children).
+"""
+import os
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+BUILD_PYTHON = os.environ.get("PMP_BUILD_PYTHON") or os.path.join(ROOT, "build", "python")
+
+if not os.environ.get("PYTHONPATH") and BUILD_PYTHON not in sys.path:
+    sys.path.insert(0, BUILD_PYTHON)
+else:
+    try:
+        import pmp  # noqa: F401  (from PYTHONPATH)
+    except ImportError:
+        sys.path.insert(0, BUILD_PYTHON)  # PYTHONPATH set for something else: the build tree still
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+_paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+if HERE not in _paths:
+    os.environ["PYTHONPATH"] = os.pathsep.join([HERE] + _paths)
+
+#: Variables that change an Executor's defaults or its workers' environment: tests set
+#: them explicitly (monkeypatch) when they mean to, never inherit them from the shell.
+ISOLATED_VARS = ("PMP_WORKERS", "PMP_CORES_PER_WORKER", "PMP_THREADS_PER_CORE", "PMP_GPUS_PER_WORKER",
+                 "PMP_OVERSUBSCRIBE", "PMP_STATIC", "PMP_ROLE", "PMP_MAIN", "PMP_ENDPOINT", "PMP_WORKER_ID",
+                 "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+                 "NUMEXPR_NUM_THREADS")
+
+
+def _import_core():
+    try:
+        import pmp
+        import pmp._core  # noqa: F401
+    except ImportError as e:
+        return None, (f"cannot import pmp._core ({e}); sys.path[0:3]={sys.path[:3]}. Build it first "
+                      f"(cd {ROOT} && cmake -S . -B build && cmake --build build -j2) and run with "
+                      f"PYTHONPATH={BUILD_PYTHON}")
+    return pmp, None
+
+
+def pytest_sessionstart(session):
+    _, error = _import_core()
+    if error:
+        pytest.exit(error, returncode=4)
+
+
+def pytest_report_header(config):
+    pmp, error = _import_core()
+    return f"pmp: {error or pmp.__file__}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pmp_package():
+    """The pmp package of the build tree; fails clearly when its C extension is missing."""
+    pmp, error = _import_core()
+    if error:
+        pytest.fail(error, pytrace=False)
+    return pmp
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch):
+    for name in ISOLATED_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_workers():
+    """Every test shuts its executors down: no pmp worker it started may outlive it."""
+    from _pmp_testing import pmp_worker_children
+    before = set(pmp_worker_children())
+    yield
+    leaked = {pid: argv for pid, argv in pmp_worker_children().items() if pid not in before}
+    assert not leaked, f"pmp worker processes outlived the test's executors: {leaked}"
