@@ -66,7 +66,11 @@ class Slurm:
         script = self.tmp_path / "script.py"
         script.write_text(script_text)
         srun = " ".join(["srun", *srun_args, PYTHON, str(script)])
-        shell = f'{srun}; rc=$?; echo "STEPS:$(squeue --steps -h -j $SLURM_JOB_ID -o %i | tr "\\n" " ")"; exit $rc'
+        # slurmctld learns of a step's end a moment after its srun exits: give the
+        # steps up to 5 s to be gone, then report those left.
+        steps = 'squeue --steps -h -j $SLURM_JOB_ID -o %i | tr "\\n" " "'
+        shell = (f'{srun}; rc=$?; for i in $(seq 50); do left=$({steps}); [ -z "$left" ] && break; sleep 0.1; done; '
+                 f'echo "STEPS:$left"; exit $rc')
         proc = self.run("salloc", *salloc_args, "bash", "-c", shell, env=env, timeout=timeout)
         steps = [line for line in proc.stdout.splitlines() if line.startswith("STEPS:")]
         left = steps[-1][len("STEPS:"):].split() if steps else None
