@@ -117,6 +117,77 @@ static PyObject *worker_send(WorkerObject *self, PyObject *args)
 	Py_RETURN_NONE;
 }
 
+/* recv() without building a tuple: the request, with the GIL released while waiting. */
+static int recv_request(WorkerObject *self, pmp_request *req)
+{
+	char err[PMP_ERR_MAX];
+	int rc;
+	for (;;) {
+		Py_BEGIN_ALLOW_THREADS
+		rc = pmp_worker_recv(self->w, req, err, sizeof(err));
+		Py_END_ALLOW_THREADS
+		if (rc == 0)
+			return 0;
+		if (PyErr_CheckSignals() < 0)
+			return -1;
+		if (strcmp(err, "pmp: interrupted") != 0) {
+			PyErr_SetString(core_state_of(Py_TYPE(self))->error, err);
+			return -1;
+		}
+	}
+}
+
+static int send_answer(WorkerObject *self, uint64_t task, PyObject *answer)
+{
+	int status, rc;
+	PyObject *frames;
+	frames_view fv;
+	char err[PMP_ERR_MAX];
+
+	if (!PyArg_ParseTuple(answer, "iO:serve's run() must return (status, frames)", &status, &frames) ||
+	    frames_acquire(frames, &fv) < 0)
+		return -1;
+	Py_BEGIN_ALLOW_THREADS
+	rc = pmp_worker_send(self->w, task, status == PMP_ERROR ? PMP_ERROR : PMP_OK, fv.frames, (size_t)fv.n, err,
+			     sizeof(err));
+	Py_END_ALLOW_THREADS
+	frames_release(&fv);
+	if (rc < 0)
+		PyErr_SetString(core_state_of(Py_TYPE(self))->error, err);
+	return rc;
+}
+
+/* The worker's loop, in C: receive (without the GIL), run(message) -> (status, frames),
+ * send; init(message) for an INIT. Returns when the controller says so, or is gone. */
+static PyObject *worker_serve(WorkerObject *self, PyObject *args)
+{
+	PyObject *run, *init;
+	core_state *st = core_state_of(Py_TYPE(self));
+
+	if (!PyArg_ParseTuple(args, "OO:serve", &run, &init) || check_open(self) < 0)
+		return NULL;
+	for (;;) {
+		pmp_request req;
+		if (recv_request(self, &req) < 0)
+			return NULL;
+		if (req.kind == PMP_REQUEST_SHUTDOWN)
+			Py_RETURN_NONE;
+		PyObject *msg = core_message_new(st, req.msg);
+		if (!msg)
+			return NULL;
+		PyObject *out = PyObject_CallOneArg(req.kind == PMP_REQUEST_TASK ? run : init, msg);
+		Py_DECREF(msg);
+		if (!out)
+			return NULL;
+		int rc = req.kind == PMP_REQUEST_TASK ? send_answer(self, req.task, out) : 0;
+		Py_DECREF(out);
+		if (rc < 0)
+			return NULL;
+		if (req.kind == PMP_REQUEST_TASK && req.last)
+			Py_RETURN_NONE;
+	}
+}
+
 static PyObject *worker_close(WorkerObject *self, PyObject *unused)
 {
 	(void)unused;
@@ -128,6 +199,8 @@ static PyMethodDef worker_methods[] = {
 	{"recv", (PyCFunction)worker_recv, METH_NOARGS,
 	 "recv() -> (kind, task_id, last, message): blocks, without the GIL, for the next request."},
 	{"send", (PyCFunction)worker_send, METH_VARARGS, "send(task_id, status, frames): a task's result or error."},
+	{"serve", (PyCFunction)worker_serve, METH_VARARGS,
+	 "serve(run, init): loop until shutdown: run(message) -> (status, frames) for each task, init(message)."},
 	{"close", (PyCFunction)worker_close, METH_NOARGS, "Disconnect (flushing a last result, for a bounded time)."},
 	{NULL, NULL, 0, NULL},
 };

@@ -142,7 +142,8 @@ class Executor(concurrent.futures.Executor):
                 for node, count in self._backend.worker_groups(self._resources, self._max_workers):
                     self._core.add_workers(self._spec(self._resources, node), count)
             else:
-                self._core.set_capacity(self._max_cores)
+                # Per-task workers run side by side while their CPUs fit the executor's.
+                self._core.set_capacity(self._max_cores * threads_per_core)
         except BaseException:
             self._stop_core(wait=True)
             raise
@@ -232,7 +233,9 @@ class Executor(concurrent.futures.Executor):
         spec = self._specs.get(key)
         if spec is None:
             argv, env, cwd, cores = self._backend.spec_args(res, node)
-            spec = self._specs[key] = self._core.spec(argv, env, cwd, cores)
+            # What it takes from the capacity: its CPUs; one larger than all runs alone.
+            cpus = min(cores * res.threads_per_core, self._max_cores * self._resources.threads_per_core)
+            spec = self._specs[key] = self._core.spec(argv, env, cwd, cpus)
         return spec
 
     def _spec_for(self, resource_dict):

@@ -68,19 +68,9 @@ def _answer(ok, value):
 
 
 def serve_serial(worker):
+    """The receive/run/send loop runs in C (pmp._core.Worker.serve); Python only runs tasks."""
     task = _Task()
-    recv, send = worker.recv, worker.send
-    while True:
-        kind, task_id, last, message = recv()
-        if kind == _core.REQUEST_TASK:
-            status, frames = _answer(*task.run(message))
-            send(task_id, status, frames)
-            if last:
-                return
-        elif kind == _core.REQUEST_INIT:
-            task.set_up(message)
-        else:
-            return
+    worker.serve(lambda message: _answer(*task.run(message)), task.set_up)
 
 
 def serve_mpi(comm, worker):

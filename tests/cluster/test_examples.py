@@ -1,8 +1,9 @@
-"""Every program in examples/ on the local cluster, with srun (and the batch script with
-sbatch, in test_slurm_backend.py), checked against the output pympipool documents."""
+"""Every program in examples/ on the local cluster, with srun and with sbatch (and the batch
+script examples/slurm_batch.sh in test_slurm_backend.py), checked against the output
+pympipool documents."""
 import pytest
 
-from conftest import REPO
+from conftest import PYTHON, REPO
 
 EXPECTED = {
     "sum.py": "2",
@@ -35,6 +36,17 @@ def test_example_with_srun(slurm, name):
     output = "\n".join(line for line in proc.stdout.splitlines() if not line.startswith("STEPS:"))
     assert output == EXPECTED[name]
     assert left == []
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_example_with_sbatch(slurm, name):
+    """The script in the batch step (plain python, as in a batch script), #SBATCH-style
+    options on sbatch's command line."""
+    proc = slurm.run("sbatch", "--wait", "-N2", "-n4", "--gres=gpu:2", "--pmp-workers=2", "-o", "out.txt",
+                     "-e", "err.txt", "--wrap", f"{PYTHON} {REPO / 'examples' / name}")
+    err = (slurm.tmp_path / "err.txt").read_text()
+    assert proc.returncode == 0, proc.stderr + err
+    assert (slurm.tmp_path / "out.txt").read_text().strip() == EXPECTED[name], err
 
 
 def test_every_example_is_tested():

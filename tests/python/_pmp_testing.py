@@ -18,11 +18,6 @@ CONCURRENCY_TIMEOUT = 20
 
 # ---------------------------------------------------------------- processes, threads
 
-def os_thread_count():
-    """Threads of this process as the kernel sees them (not only Python's)."""
-    return len(os.listdir("/proc/self/task"))
-
-
 def os_threads():
     """{tid: name} of this process's threads as the kernel sees them (not only Python's)."""
     out = {}

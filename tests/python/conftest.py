@@ -8,14 +8,13 @@ Run from the repository root after building:
 Without PYTHONPATH the build-tree package (build/python, or $PMP_BUILD_PYTHON) is put on
 sys.path. Workers find pmp by themselves (pmp adds its own location to their PYTHONPATH).
 
-Test modules define the functions, classes and exceptions their tasks use. Workers
-unpickle those by reference (cloudpickle pickles functions of importable modules by
-reference), so they must be able to import the test modules: this directory is added to
-PYTHONPATH, which workers inherit. A user running the same code from a script directory
-relies on the same mechanism; test_examples.py checks separately that pmp copes when the
-test directory is *not* on PYTHONPATH (as ProcessPoolExecutor does, by handing sys.path
-to its children).
+Test modules define the functions, classes and exceptions their tasks use. cloudpickle
+pickles those by reference (their modules are importable here), so workers must import the
+test modules: pmp gives its workers the controller's sys.path, as ProcessPoolExecutor's
+spawn does; nothing here helps it (test_examples.py also checks it with the test directory
+neither on PYTHONPATH nor the working directory).
 """
+import importlib.util
 import os
 import sys
 
@@ -27,16 +26,10 @@ BUILD_PYTHON = os.environ.get("PMP_BUILD_PYTHON") or os.path.join(ROOT, "build",
 
 if not os.environ.get("PYTHONPATH") and BUILD_PYTHON not in sys.path:
     sys.path.insert(0, BUILD_PYTHON)
-else:
-    try:
-        import pmp  # noqa: F401  (from PYTHONPATH)
-    except ImportError:
-        sys.path.insert(0, BUILD_PYTHON)  # PYTHONPATH set for something else: the build tree still
+elif importlib.util.find_spec("pmp") is None:
+    sys.path.insert(0, BUILD_PYTHON)  # PYTHONPATH set for something else: the build tree still
 if HERE not in sys.path:
-    sys.path.insert(0, HERE)
-_paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-if HERE not in _paths:
-    os.environ["PYTHONPATH"] = os.pathsep.join([HERE] + _paths)
+    sys.path.insert(0, HERE)  # _pmp_testing (pytest puts it there too, for rootdir-less modules)
 
 #: Variables that change an Executor's defaults or its workers' environment: tests set
 #: them explicitly (monkeypatch) when they mean to, never inherit them from the shell.

@@ -92,10 +92,11 @@ def test_lambdas_and_closures():
 
 
 def test_function_from_test_module_without_its_directory_on_pythonpath(monkeypatch, tmp_path):
-    """conftest.py puts this directory on PYTHONPATH for the workers. Without that help a
-    function of a module the controller imported from its sys.path must still work, as it
-    does with ProcessPoolExecutor (spawn hands sys.path to its children) -- pmp's workers
-    need the module importable to unpickle a function pickled by reference."""
+    """A function of a module the controller imported from its sys.path only (here: the
+    test directory, put there by pytest) works, as with ProcessPoolExecutor (spawn hands
+    sys.path to its children): pmp's workers must import the module to unpickle a
+    function pickled by reference -- even with the directory neither on PYTHONPATH nor
+    the working directory."""
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != HERE]
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
     monkeypatch.chdir(tmp_path)  # workers start here: the test directory is not their cwd either

@@ -119,7 +119,7 @@ def test_max_workers_must_be_greater_than_zero(kind, max_workers):
 @pytest.mark.parametrize("kind", ALL_KINDS)
 def test_map_returns_results_in_order(kind):
     with make_executor(kind, max_workers=2) as exe:
-        assert list(exe.map(square_late_for_small, range(20), timeout=TIMEOUT)) == [x * x for x in range(20)]
+        assert list(exe.map(square_late_for_small, range(12), timeout=TIMEOUT)) == [x * x for x in range(12)]
         assert list(exe.map(add, range(5), range(10, 100))) == [x + y for x, y in zip(range(5), range(10, 100))]
         assert list(exe.map(square, [])) == []
 
@@ -221,7 +221,7 @@ def test_shutdown_wait_leaves_no_thread_and_no_process(kind, cores_per_worker):
     exe = pmp.Executor(max_workers=2, cores_per_worker=cores_per_worker, block_allocation=kind == "pmp-block",
                        backend="local")
     per_rank = (lambda v: v) if cores_per_worker == 1 else (lambda v: [v] * cores_per_worker)
-    assert list(exe.map(square, range(6))) == [per_rank(x * x) for x in range(6)]
+    assert list(exe.map(square, range(4))) == [per_rank(x * x) for x in range(4)]
     exe.shutdown(wait=True)  # returns, and nothing of the executor is left running
 
     assert set(threading.enumerate()) - threads == set(), "Python threads left after shutdown(wait=True)"
@@ -273,7 +273,11 @@ def test_shutdown_cancel_futures(kind):
         assert not running.cancelled()
         assert queued[-1].cancelled()  # queued tasks are cancelled
         for i, future in enumerate(queued):
-            assert future.done()
+            if kind == "ProcessPoolExecutor" and not future.done():
+                # CPython drops a task already in its call queue at such a shutdown, and
+                # leaves its future "running" forever: pmp finishes it (checked below).
+                continue
+            assert future.done(), "after shutdown(wait=True) every future is done"
             assert future.cancelled() or future.result() == i * i
         with pytest.raises(concurrent.futures.CancelledError):
             queued[-1].result()
@@ -440,7 +444,7 @@ def test_large_numpy_array_round_trips(kind):
         assert np.array_equal(exe.submit(identity, fortran).result(timeout=TIMEOUT), fortran)
 
 
-@pytest.mark.parametrize("kind, n", [("pmp-block", 5000), ("ProcessPoolExecutor", 5000), ("pmp-per-task", 150)])
+@pytest.mark.parametrize("kind, n", [("pmp-block", 5000), ("ProcessPoolExecutor", 5000), ("pmp-per-task", 100)])
 def test_many_small_tasks_all_complete(kind, n):
     """A worker per task starts a process per task: fewer tasks for that mode."""
     with make_executor(kind, max_workers=2) as exe:

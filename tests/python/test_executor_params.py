@@ -282,7 +282,8 @@ def test_resource_dict_cwd(tmp_path):
 
 
 def test_resource_dict_threads_per_core():
-    with pmp.Executor(max_cores=1, block_allocation=False, backend="local") as exe:
+    # 1 rank x 2 threads: 2 of the executor's cores
+    with pmp.Executor(max_cores=2, block_allocation=False, backend="local") as exe:
         env = exe.submit(thread_env, resource_dict={"threads_per_core": 2}).result(timeout=TIMEOUT)
         assert env["OMP_NUM_THREADS"] == "2"
         assert exe.submit(thread_env).result(timeout=TIMEOUT)["OMP_NUM_THREADS"] == "1"
