@@ -19,6 +19,7 @@
 #include "msg.h"
 #include "pmp.h"
 #include "process.h"
+#include "security.h"
 #include "taskq.h"
 #include "workers.h"
 
@@ -32,6 +33,9 @@ struct pmp_controller {
 	pmp_event_fn on_events;
 	void *ctx;
 	void *zctx, *router;
+	void *zap;     /* ZAP handler: admits only this controller's secret */
+	void *monitor; /* the router's disconnections: a worker's node or network failed */
+	struct pmp_keys keys;
 	int wakefd;
 	pthread_t io;
 	bool io_started, joined;
@@ -106,6 +110,15 @@ static void flush_events(pmp_controller *c)
 		c->events[i].text = c->texts[i];
 	c->on_events(c->ctx, c->events, c->nevents);
 	c->nevents = 0;
+}
+
+/* now + RESULT_LAG_MS */
+static void lag_deadline(struct timespec *t)
+{
+	clock_gettime(CLOCK_MONOTONIC, t);
+	t->tv_nsec += RESULT_LAG_MS % 1000 * 1000000L;
+	t->tv_sec += RESULT_LAG_MS / 1000 + t->tv_nsec / 1000000000L;
+	t->tv_nsec %= 1000000000L;
 }
 
 /* ---------- tasks ---------- */
@@ -189,7 +202,7 @@ static struct pmp_wk *start_worker(pmp_controller *c, pmp_spec *spec, bool per_t
 			start_failed(c, "pmp: out of memory starting a worker");
 			continue;
 		}
-		if (pmp_spawn(spec, c->endpoint, w->id, &w->pid, &w->pidfd, err, sizeof(err)) < 0) {
+		if (pmp_spawn(spec, c->endpoint, c->keys.env, w->id, &w->pid, &w->pidfd, err, sizeof(err)) < 0) {
 			pmp_workers_remove(&c->workers, w->id);
 			start_failed(c, err);
 			continue;
@@ -259,6 +272,8 @@ static void worker_ready(pmp_controller *c, struct pmp_wk *w, pmp_msg *m)
 		w->info[n++] = ch >= 32 && ch < 127 ? ch : '?';
 	}
 	w->info[n] = '\0';
+	/* The connection it came on: its loss (monitor) means the worker's loss. */
+	w->fd = zmq_msg_get((zmq_msg_t *)&m->frames[1], ZMQ_SRCFD);
 	w->state = PMP_W_READY;
 	c->start_failures = 0;
 	pmp_event *e = add_event(c, PMP_EVENT_WORKER_READY, 0, w->id, 0);
@@ -315,6 +330,24 @@ static void handle_message(pmp_controller *c, pmp_msg *m)
 		task_result(c, w, &h, m);
 }
 
+/* The first unanswered task of a worker was running: it is lost; those behind it never
+ * started and go back to the front of their queue, in order. */
+static void lose_tasks(pmp_controller *c, struct pmp_wk *w, int status, const char *why)
+{
+	char text[TEXT_MAX];
+	struct pmp_task *t = pmp_taskq_pop(&w->inflight);
+	if (t) {
+		snprintf(text, sizeof(text), "%s while running task %llu", why, (unsigned long long)t->id);
+		fail_task(c, t, PMP_EVENT_TASK_LOST, w->id, status, text);
+	}
+	while ((t = w->inflight.tail)) {
+		pmp_taskq_remove(&w->inflight, t);
+		t->worker = -1;
+		t->sent = false;
+		pmp_taskq_push_front(queue_of(c, t), t);
+	}
+}
+
 /* A worker process ended: its tasks are lost (or, never started, queued again). */
 static void worker_exited(pmp_controller *c, struct pmp_wk *w)
 {
@@ -331,13 +364,10 @@ static void worker_exited(pmp_controller *c, struct pmp_wk *w)
 	worker_name(w, name, sizeof(name));
 	/* A worker runs its tasks in the order sent: the first unanswered one was running
 	 * and is lost with it; those behind it never started and run elsewhere. */
-	t = started ? pmp_taskq_pop(&w->inflight) : NULL;
-	if (t) {
-		snprintf(text, sizeof(text), "pmp: %s %s while running task %llu", name, how,
-			 (unsigned long long)t->id);
-		fail_task(c, t, PMP_EVENT_TASK_LOST, w->id, status, text);
-	}
-	while ((t = w->inflight.tail)) {
+	snprintf(text, sizeof(text), "pmp: %s %s", name, how);
+	if (started)
+		lose_tasks(c, w, status, text);
+	while ((t = w->inflight.tail)) { /* never connected: its task waits for another */
 		pmp_taskq_remove(&w->inflight, t);
 		t->worker = -1;
 		t->sent = false;
@@ -358,6 +388,90 @@ static void worker_exited(pmp_controller *c, struct pmp_wk *w)
 	if (replace)
 		start_worker(c, spec, false);
 	pmp_spec_unref(spec);
+}
+
+/* A connected worker's connection dropped (its node died, the network failed, or its
+ * process was killed: then the pidfd tells too). Its tasks are lost now, its process is
+ * told to end; its exit, when it comes, is the usual one. */
+static void connection_lost(pmp_controller *c, struct pmp_wk *w)
+{
+	char name[256], why[TEXT_MAX];
+	w->disconnected = false;
+	if (w->state == PMP_W_STOPPING && !w->inflight.len)
+		return; /* told to exit, and did: nothing is lost */
+	worker_name(w, name, sizeof(name));
+	snprintf(why, sizeof(why), "pmp: %s lost its connection to the controller (its node, its network "
+		 "or its process failed)", name);
+	w->state = PMP_W_STOPPING;
+	lose_tasks(c, w, 0, why);
+	if (w->pid > 0)
+		kill(-w->pid, SIGTERM); /* srun forwards it and ends the step */
+}
+
+/* A connected worker's connection dropped. Its process may be ending (then its exit says
+ * best what happened) and its last results may still be on their way: both get
+ * RESULT_LAG_MS before the connection counts as lost. */
+static void handle_disconnect(pmp_controller *c, int fd)
+{
+	for (size_t i = 0; i < c->workers.cap; i++) {
+		struct pmp_wk *w = c->workers.slots[i];
+		if (w && w->fd == fd && w->state != PMP_W_STARTING) {
+			w->fd = -1;
+			if (!w->disconnected && !w->exit_seen && w->inflight.len) {
+				w->disconnected = true;
+				lag_deadline(&w->lost_at);
+			}
+			return;
+		}
+	}
+}
+
+/* One ZAP request (RFC 27): admit this executor's secret, nothing else. */
+static void zap_request(pmp_controller *c)
+{
+	pmp_msg *m = pmp_msg_recv(c->zap, 16, ZMQ_DONTWAIT);
+	if (!m)
+		return;
+	bool ok = false;
+	if (m->n >= 6) {
+		const void *creds[2] = {NULL, NULL};
+		size_t clens[2] = {0, 0}, ncreds = m->n - 6 < 2 ? m->n - 6 : 2;
+		for (size_t i = 0; i < ncreds; i++) {
+			creds[i] = zmq_msg_data(&m->frames[6 + i]);
+			clens[i] = zmq_msg_size(&m->frames[6 + i]);
+		}
+		ok = pmp_zap_allows(&c->keys, zmq_msg_data(&m->frames[5]), zmq_msg_size(&m->frames[5]), creds, clens,
+				    m->n - 6);
+	}
+	if (m->n >= 2) {
+		pmp_frame reply[6] = {{"1.0", 3}, {zmq_msg_data(&m->frames[1]), zmq_msg_size(&m->frames[1])},
+				      {ok ? "200" : "400", 3}, {ok ? "OK" : "not this executor's secret", ok ? 2 : 26},
+				      {"", 0}, {"", 0}};
+		for (int i = 0; i < 6; i++)
+			if (zmq_send(c->zap, reply[i].data, reply[i].size, i < 5 ? ZMQ_SNDMORE : 0) < 0)
+				break;
+	}
+	pmp_msg_free(m);
+}
+
+/* Disconnections reported by the router's monitor. */
+static void monitor_events(pmp_controller *c)
+{
+	for (;;) {
+		pmp_msg *m = pmp_msg_recv(c->monitor, 4, ZMQ_DONTWAIT);
+		if (!m)
+			return;
+		if (m->n >= 1 && zmq_msg_size(&m->frames[0]) >= 6) {
+			const uint8_t *ev = zmq_msg_data(&m->frames[0]);
+			uint16_t event;
+			uint32_t fd;
+			memcpy(&event, ev, sizeof(event));
+			memcpy(&fd, ev + 2, sizeof(fd));
+			if (event == ZMQ_EVENT_DISCONNECTED)
+				handle_disconnect(c, (int)fd);
+		}
+		pmp_msg_free(m);
+	}
 }
 
 /* ---------- the I/O thread's turns ---------- */
@@ -483,16 +597,14 @@ static void process_ended(pmp_controller *c, struct pmp_wk *w)
 		return;
 	}
 	w->exit_seen = true;
+	w->disconnected = false; /* its exit, not its connection, tells what happened */
 	w->state = PMP_W_STOPPING; /* no new tasks for it */
-	clock_gettime(CLOCK_MONOTONIC, &w->lost_at);
-	w->lost_at.tv_nsec += RESULT_LAG_MS % 1000 * 1000000L;
-	w->lost_at.tv_sec += RESULT_LAG_MS / 1000 + w->lost_at.tv_nsec / 1000000000L;
-	w->lost_at.tv_nsec %= 1000000000L;
+	lag_deadline(&w->lost_at);
 }
 
 static void wait_for_work(pmp_controller *c)
 {
-	size_t n = 2 + c->workers.live, k = 2;
+	size_t n = 4 + c->workers.live, k = 4;
 	zmq_pollitem_t *items = calloc(n, sizeof(*items));
 	struct pmp_wk **owners = calloc(n, sizeof(*owners));
 	long timeout = -1;
@@ -505,10 +617,14 @@ static void wait_for_work(pmp_controller *c)
 	}
 	items[0] = (zmq_pollitem_t){c->router, 0, ZMQ_POLLIN, 0};
 	items[1] = (zmq_pollitem_t){NULL, c->wakefd, ZMQ_POLLIN, 0};
+	items[2] = (zmq_pollitem_t){c->zap, 0, ZMQ_POLLIN, 0};
+	items[3] = (zmq_pollitem_t){c->monitor, 0, ZMQ_POLLIN, 0};
 	for (size_t i = 0; i < c->workers.cap; i++) {
 		struct pmp_wk *w = c->workers.slots[i];
+		if (w && (w->exit_seen || w->disconnected))
+			timeout = timeout_until(timeout, &w->lost_at);
 		if (w && w->exit_seen) {
-			timeout = timeout_until(timeout, &w->lost_at); /* its pidfd stays readable */
+			/* its pidfd stays readable: not polled again */
 		} else if (w && w->pidfd >= 0) {
 			owners[k] = w;
 			items[k++] = (zmq_pollitem_t){NULL, w->pidfd, ZMQ_POLLIN, 0};
@@ -523,6 +639,8 @@ static void wait_for_work(pmp_controller *c)
 		if (read(c->wakefd, &count, sizeof(count)) < 0)
 			count = 0; /* EAGAIN: another turn took it */
 	}
+	if (items[2].revents & ZMQ_POLLIN)
+		zap_request(c);
 	pthread_mutex_lock(&c->lock);
 	for (int i = 0; i < RECV_BATCH; i++) {
 		pmp_msg *m = pmp_msg_recv(c->router, PMP_MAX_FRAMES + 2, ZMQ_DONTWAIT);
@@ -534,7 +652,9 @@ static void wait_for_work(pmp_controller *c)
 		handle_message(c, m);
 		pmp_msg_free(m);
 	}
-	for (size_t i = 2; i < k; i++)
+	if (items[3].revents & ZMQ_POLLIN)
+		monitor_events(c);
+	for (size_t i = 4; i < k; i++)
 		if (items[i].revents & ZMQ_POLLIN)
 			process_ended(c, owners[i]);
 	/* Ended workers whose results are all in, or that we waited for long enough. The
@@ -543,6 +663,8 @@ static void wait_for_work(pmp_controller *c)
 		struct pmp_wk *w = c->workers.slots[i];
 		if (w && w->exit_seen && (!w->inflight.len || seconds_until(&w->lost_at) <= 0))
 			worker_exited(c, w);
+		else if (w && w->disconnected && (!w->inflight.len || seconds_until(&w->lost_at) <= 0))
+			connection_lost(c, w);
 	}
 	pthread_mutex_unlock(&c->lock);
 out:
@@ -582,6 +704,26 @@ static void wake(pmp_controller *c)
 	}
 }
 
+/* This controller's secret, the ZAP handler that checks it, and the monitor that
+ * reports lost connections: all before the router listens. */
+static int secure(pmp_controller *c, const char *endpoint, char *err, size_t errlen)
+{
+	char addr[64];
+	int mechanism = c->cfg.security;
+	if (mechanism == PMP_SECURITY_AUTO)
+		mechanism = endpoint && !strncmp(endpoint, "tcp://", 6) ? PMP_SECURITY_CURVE : PMP_SECURITY_TOKEN;
+	if (pmp_keys_make(&c->keys, mechanism == PMP_SECURITY_CURVE ? PMP_MECH_CURVE : PMP_MECH_TOKEN, err,
+			  errlen) < 0)
+		return -1;
+	snprintf(addr, sizeof(addr), "inproc://pmp-monitor-%p", (void *)c);
+	if (!(c->zap = zmq_socket(c->zctx, ZMQ_REP)) || zmq_bind(c->zap, "inproc://zeromq.zap.01") < 0 ||
+	    pmp_secure_server(c->router, &c->keys) < 0 ||
+	    zmq_socket_monitor(c->router, addr, ZMQ_EVENT_DISCONNECTED) < 0 ||
+	    !(c->monitor = zmq_socket(c->zctx, ZMQ_PAIR)) || zmq_connect(c->monitor, addr) < 0)
+		return pmp_err(err, errlen, "pmp: cannot secure the controller's socket (%s)", zmq_strerror(errno));
+	return 0;
+}
+
 static int bind_router(pmp_controller *c, const char *endpoint, char *err, size_t errlen)
 {
 	char bind[ENDPOINT_MAX];
@@ -610,7 +752,7 @@ pmp_controller *pmp_controller_start(const pmp_controller_config *cfg, pmp_event
 				     char *err, size_t errlen)
 {
 	pmp_controller *c = calloc(1, sizeof(*c));
-	int on = 1, zero = 0, linger = 200;
+	int on = 1, zero = 0, linger = 200, heartbeat = 1000, heartbeat_timeout = 5000;
 
 	if (!c) {
 		pmp_err(err, errlen, "pmp: out of memory");
@@ -645,6 +787,14 @@ pmp_controller *pmp_controller_start(const pmp_controller_config *cfg, pmp_event
 	zmq_setsockopt(c->router, ZMQ_SNDHWM, &zero, sizeof(zero));
 	zmq_setsockopt(c->router, ZMQ_RCVHWM, &zero, sizeof(zero));
 	zmq_setsockopt(c->router, ZMQ_LINGER, &linger, sizeof(linger));
+	/* ZMTP heartbeats: a worker whose node died silently is disconnected within seconds,
+	 * and its disconnection is its loss (monitor_events). */
+	zmq_setsockopt(c->router, ZMQ_HEARTBEAT_IVL, &heartbeat, sizeof(heartbeat));
+	zmq_setsockopt(c->router, ZMQ_HEARTBEAT_TIMEOUT, &heartbeat_timeout, sizeof(heartbeat_timeout));
+	if (c->cfg.max_message_size > 0)
+		zmq_setsockopt(c->router, ZMQ_MAXMSGSIZE, &c->cfg.max_message_size, sizeof(c->cfg.max_message_size));
+	if (secure(c, cfg ? cfg->bind : NULL, err, errlen) < 0)
+		goto fail;
 	if (bind_router(c, cfg ? cfg->bind : NULL, err, errlen) < 0)
 		goto fail;
 	if (pthread_create(&c->io, NULL, io_main, c) != 0) {
@@ -661,6 +811,11 @@ fail:
 const char *pmp_controller_endpoint(const pmp_controller *c)
 {
 	return c->endpoint;
+}
+
+const char *pmp_controller_secret(const pmp_controller *c)
+{
+	return c->keys.env;
 }
 
 static int refuse(pmp_controller *c, char *err, size_t errlen)
@@ -848,8 +1003,14 @@ void pmp_controller_free(pmp_controller *c)
 		free(r);
 	}
 	pmp_msg_free(c->init);
-	if (c->router)
+	if (c->router) {
+		zmq_socket_monitor(c->router, NULL, 0);
 		zmq_close(c->router);
+	}
+	if (c->monitor)
+		zmq_close(c->monitor);
+	if (c->zap)
+		zmq_close(c->zap);
 	if (c->zctx)
 		zmq_ctx_term(c->zctx);
 	if (c->ipc_dir[0]) {
@@ -864,5 +1025,6 @@ void pmp_controller_free(pmp_controller *c)
 	free(c->texts);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->join_lock);
+	explicit_bzero(&c->keys, sizeof(c->keys));
 	free(c);
 }

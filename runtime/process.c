@@ -115,50 +115,55 @@ static bool is_var(const char *entry, const char *name)
 	return !strncmp(entry, name, n) && entry[n] == '=';
 }
 
-/* spec's environment, without any PMP_ENDPOINT/PMP_WORKER_ID, plus this worker's. */
-static char **worker_env(const pmp_spec *s, const char *endpoint, int32_t id)
+/* A worker's environment: spec's without any PMP_ENDPOINT, PMP_WORKER_ID or PMP_SECRET
+ * (borrowed strings), plus this worker's own (owned). */
+struct worker_env {
+	char **env;
+	char *owned[3];
+};
+
+static void free_worker_env(struct worker_env *e)
 {
-	size_t n = 0;
+	for (size_t i = 0; i < sizeof(e->owned) / sizeof(*e->owned); i++)
+		free(e->owned[i]);
+	free(e->env);
+}
+
+static int worker_env(const pmp_spec *s, const char *endpoint, const char *secret, int32_t id,
+		      struct worker_env *e)
+{
+	size_t n = 0, k = 0;
+	memset(e, 0, sizeof(*e));
 	while (s->envp[n])
 		n++;
-	char **env = calloc(n + 3, sizeof(*env));
-	if (!env)
-		return NULL;
-	size_t k = 0;
+	if (!(e->env = calloc(n + 4, sizeof(*e->env))))
+		return -1;
 	for (size_t i = 0; i < n; i++)
-		if (!is_var(s->envp[i], "PMP_ENDPOINT") && !is_var(s->envp[i], "PMP_WORKER_ID"))
-			env[k++] = s->envp[i]; /* borrowed */
-	char *ep = NULL, *wid = NULL;
-	if (asprintf(&ep, "PMP_ENDPOINT=%s", endpoint) < 0)
-		ep = NULL;
-	if (asprintf(&wid, "PMP_WORKER_ID=%d", id) < 0)
-		wid = NULL;
-	if (!ep || !wid) {
-		free(ep);
-		free(wid);
-		free(env);
-		return NULL;
+		if (!is_var(s->envp[i], "PMP_ENDPOINT") && !is_var(s->envp[i], "PMP_WORKER_ID") &&
+		    !is_var(s->envp[i], "PMP_SECRET"))
+			e->env[k++] = s->envp[i];
+	if (asprintf(&e->owned[0], "PMP_ENDPOINT=%s", endpoint) < 0)
+		e->owned[0] = NULL;
+	if (asprintf(&e->owned[1], "PMP_WORKER_ID=%d", id) < 0)
+		e->owned[1] = NULL;
+	if (secret && asprintf(&e->owned[2], "PMP_SECRET=%s", secret) < 0)
+		e->owned[2] = NULL;
+	if (!e->owned[0] || !e->owned[1] || (secret && !e->owned[2])) {
+		free_worker_env(e);
+		return -1;
 	}
-	env[k++] = ep;
-	env[k++] = wid;
-	env[k] = NULL;
-	return env;
+	for (size_t i = 0; i < 3; i++)
+		if (e->owned[i])
+			e->env[k++] = e->owned[i];
+	return 0;
 }
 
-static void free_worker_env(char **env)
+int pmp_spawn(const pmp_spec *s, const char *endpoint, const char *secret, int32_t id, pid_t *pid,
+	      int *pidfd, char *err, size_t errlen)
 {
-	size_t n = 0;
-	while (env[n])
-		n++;
-	free(env[n - 1]); /* the two entries worker_env made */
-	free(env[n - 2]);
-	free(env);
-}
-
-int pmp_spawn(const pmp_spec *s, const char *endpoint, int32_t id, pid_t *pid, int *pidfd,
-	      char *err, size_t errlen)
-{
-	char **argv = NULL, **env = NULL;
+	char **argv = NULL;
+	struct worker_env env = {0};
+	bool have_env = false;
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	sigset_t none, dflt;
@@ -168,11 +173,11 @@ int pmp_spawn(const pmp_spec *s, const char *endpoint, int32_t id, pid_t *pid, i
 	while (s->argv[n])
 		n++;
 	argv = calloc(n + 1, sizeof(*argv));
-	env = worker_env(s, endpoint, id);
+	have_env = worker_env(s, endpoint, secret, id, &env) == 0;
 	for (size_t i = 0; argv && i < n; i++)
 		if (!(argv[i] = pmp_substitute(s->argv[i], endpoint, id)))
 			goto nomem;
-	if (!argv || !env)
+	if (!argv || !have_env)
 		goto nomem;
 
 	posix_spawn_file_actions_init(&fa);
@@ -188,7 +193,7 @@ int pmp_spawn(const pmp_spec *s, const char *endpoint, int32_t id, pid_t *pid, i
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setsigdefault(&attr, &dflt);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	e = posix_spawnp(pid, argv[0], &fa, &attr, argv, env);
+	e = posix_spawnp(pid, argv[0], &fa, &attr, argv, env.env);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	if (e != 0) {
@@ -211,8 +216,8 @@ nomem:
 	pmp_err(err, errlen, "pmp: out of memory starting worker %d", id);
 out:
 	free_strv(argv);
-	if (env)
-		free_worker_env(env);
+	if (have_env)
+		free_worker_env(&env);
 	return rc;
 }
 
@@ -221,6 +226,11 @@ void pmp_describe_exit(int wstatus, char *buf, size_t len)
 	if (WIFSIGNALED(wstatus)) {
 		const char *abbrev = sigabbrev_np(WTERMSIG(wstatus));
 		snprintf(buf, len, "was killed by signal %d (SIG%s)", WTERMSIG(wstatus), abbrev ? abbrev : "?");
+	} else if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) > 128 && sigabbrev_np(WEXITSTATUS(wstatus) - 128)) {
+		/* a launcher (srun, mpiexec) reports its task's signal as 128 + signal */
+		int sig = WEXITSTATUS(wstatus) - 128;
+		snprintf(buf, len, "exited with status %d (its task was killed by signal %d, SIG%s)",
+			 WEXITSTATUS(wstatus), sig, sigabbrev_np(sig));
 	} else if (WIFEXITED(wstatus)) {
 		snprintf(buf, len, "exited with status %d", WEXITSTATUS(wstatus));
 	} else {

@@ -21,11 +21,11 @@ pmp_spec *pmp_spec_ref(pmp_spec *s);
 /* A copy of tmpl with "{endpoint}" and "{worker_id}" replaced; NULL on ENOMEM. */
 char *pmp_substitute(const char *tmpl, const char *endpoint, int32_t id);
 
-/* Starts a worker of spec: stdin from /dev/null, its own process group, PMP_ENDPOINT
- * and PMP_WORKER_ID in its environment. Fills pid and a pidfd that becomes readable
- * when it exits. 0, or -1 with err. */
-int pmp_spawn(const pmp_spec *s, const char *endpoint, int32_t id, pid_t *pid, int *pidfd,
-	      char *err, size_t errlen);
+/* Starts a worker of spec: stdin from /dev/null, its own process group, PMP_ENDPOINT,
+ * PMP_WORKER_ID and (unless NULL) PMP_SECRET in its environment, never on its command
+ * line. Fills pid and a pidfd that becomes readable when it exits. 0, or -1 with err. */
+int pmp_spawn(const pmp_spec *s, const char *endpoint, const char *secret, int32_t id, pid_t *pid,
+	      int *pidfd, char *err, size_t errlen);
 
 /* "exited with status 1", "was killed by signal 9 (SIGKILL)". */
 void pmp_describe_exit(int wstatus, char *buf, size_t len);

@@ -2,6 +2,8 @@
  * a worker waiting for work learns at once when its controller is gone. */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,22 +13,75 @@
 #include "errors.h"
 #include "msg.h"
 #include "pmp.h"
+#include "security.h"
 #include "workers.h"
+
+#define EXIT_CONTROLLER_GONE 70
+#define EXIT_REFUSED 71
 
 struct pmp_worker {
 	void *zctx, *sock, *monitor;
 	int32_t id;
-	bool connected; /* the connection came up once: losing it means the controller is gone */
+	pthread_t watchdog;
+	bool watching;
+	int closing; /* atomic: set before a deliberate close, so its disconnection is expected */
 };
+
+/* The watchdog thread owns the monitor socket and blocks on it: the connection coming up,
+ * then going down (the controller died, or its node did: ZMTP heartbeats tell), or the
+ * handshake refused (not this executor's secret). A worker without its controller has
+ * nobody to answer: it exits at once, also in the middle of a task. */
+static void *watchdog(void *arg)
+{
+	pmp_worker *w = arg;
+	bool connected = false;
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	for (;;) {
+		zmq_msg_t ev, addr;
+		zmq_msg_init(&ev);
+		zmq_msg_init(&addr);
+		int rc = zmq_msg_recv(&ev, w->monitor, 0);
+		if (rc >= 0 && zmq_msg_more(&ev))
+			zmq_msg_recv(&addr, w->monitor, 0);
+		uint16_t event = 0;
+		if (rc >= 2)
+			memcpy(&event, zmq_msg_data(&ev), sizeof(event));
+		zmq_msg_close(&ev);
+		zmq_msg_close(&addr);
+		if (rc < 0 || event == ZMQ_EVENT_MONITOR_STOPPED || __atomic_load_n(&w->closing, __ATOMIC_ACQUIRE))
+			break;
+		if (event == ZMQ_EVENT_CONNECTED) {
+			connected = true;
+		} else if (event == ZMQ_EVENT_DISCONNECTED && connected) {
+			dprintf(STDERR_FILENO, "pmp: worker %d: the controller is gone; exiting\n", (int)w->id);
+			_exit(EXIT_CONTROLLER_GONE);
+		} else if (event & (ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+				    ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)) {
+			dprintf(STDERR_FILENO, "pmp: worker %d: the controller refused this worker (its PMP_SECRET is "
+				"not this executor's): workers are started by their executor\n", (int)w->id);
+			_exit(EXIT_REFUSED);
+		}
+	}
+	zmq_close(w->monitor);
+	w->monitor = NULL;
+	return NULL;
+}
 
 static int open_monitor(pmp_worker *w, char *err, size_t errlen)
 {
 	char addr[64];
 	snprintf(addr, sizeof(addr), "inproc://pmp-monitor-%p", (void *)w);
-	if (zmq_socket_monitor(w->sock, addr, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) < 0 ||
+	if (zmq_socket_monitor(w->sock, addr, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED |
+					       ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+					       ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_MONITOR_STOPPED) < 0 ||
 	    !(w->monitor = zmq_socket(w->zctx, ZMQ_PAIR)) || zmq_connect(w->monitor, addr) < 0)
 		return pmp_err(err, errlen, "pmp: cannot watch the connection to the controller (%s)",
 			       zmq_strerror(errno));
+	if (pthread_create(&w->watchdog, NULL, watchdog, w) != 0)
+		return pmp_err(err, errlen, "pmp: cannot start the worker's watchdog thread: raise the thread limit");
+	w->watching = true;
 	return 0;
 }
 
@@ -35,7 +90,8 @@ pmp_worker *pmp_worker_connect(const char *endpoint, int32_t id, char *err, size
 	pmp_worker *w = calloc(1, sizeof(*w));
 	char info[256], host[128] = "?";
 	uint8_t rid[PMP_ROUTING_ID_SIZE];
-	int zero = 0, linger = 5000, ivl = 1000, timeout = 10000;
+	struct pmp_keys keys;
+	int zero = 0, linger = 5000, ivl = 1000, timeout = 5000;
 
 	if (!w) {
 		pmp_err(err, errlen, "pmp: out of memory");
@@ -54,6 +110,11 @@ pmp_worker *pmp_worker_connect(const char *endpoint, int32_t id, char *err, size
 			"started by a pmp executor, not by hand");
 		goto fail;
 	}
+	if (pmp_keys_parse(getenv("PMP_SECRET"), &keys) < 0) {
+		pmp_err(err, errlen, "pmp: PMP_SECRET is missing or malformed: a pmp worker is started by its "
+			"executor, which gives it the secret");
+		goto fail;
+	}
 	w->id = id;
 	if (!(w->zctx = zmq_ctx_new()) || !(w->sock = zmq_socket(w->zctx, ZMQ_DEALER))) {
 		pmp_err(err, errlen, "pmp: cannot create a ZeroMQ socket (%s)", zmq_strerror(errno));
@@ -68,6 +129,12 @@ pmp_worker *pmp_worker_connect(const char *endpoint, int32_t id, char *err, size
 	/* ZMTP heartbeats: a silent peer (a node that died) drops the connection. */
 	zmq_setsockopt(w->sock, ZMQ_HEARTBEAT_IVL, &ivl, sizeof(ivl));
 	zmq_setsockopt(w->sock, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof(timeout));
+	if (pmp_secure_client(w->sock, &keys) < 0) {
+		pmp_err(err, errlen, "pmp: cannot use PMP_SECRET (%s)", zmq_strerror(errno));
+		goto fail;
+	}
+	explicit_bzero(&keys, sizeof(keys));
+	unsetenv("PMP_SECRET"); /* the task's code has no business with it */
 	if (open_monitor(w, err, errlen) < 0)
 		goto fail;
 	if (zmq_connect(w->sock, endpoint) < 0) {
@@ -85,50 +152,21 @@ pmp_worker *pmp_worker_connect(const char *endpoint, int32_t id, char *err, size
 	}
 	return w;
 fail:
+	explicit_bzero(&keys, sizeof(keys));
 	pmp_worker_close(w);
 	return NULL;
-}
-
-/* A monitor event: true when the controller is gone. */
-static bool controller_gone(pmp_worker *w)
-{
-	zmq_msg_t ev, addr;
-	bool gone = false;
-	zmq_msg_init(&ev);
-	zmq_msg_init(&addr);
-	if (zmq_msg_recv(&ev, w->monitor, 0) >= 0 && zmq_msg_more(&ev) && zmq_msg_recv(&addr, w->monitor, 0) >= 0 &&
-	    zmq_msg_size(&ev) >= 2) {
-		uint16_t event;
-		memcpy(&event, zmq_msg_data(&ev), sizeof(event));
-		if (event == ZMQ_EVENT_CONNECTED)
-			w->connected = true;
-		else if (event == ZMQ_EVENT_DISCONNECTED && w->connected)
-			gone = true;
-	}
-	zmq_msg_close(&ev);
-	zmq_msg_close(&addr);
-	return gone;
 }
 
 int pmp_worker_recv(pmp_worker *w, pmp_request *req, char *err, size_t errlen)
 {
 	memset(req, 0, sizeof(*req));
 	for (;;) {
-		zmq_pollitem_t items[2] = {{w->sock, 0, ZMQ_POLLIN, 0}, {w->monitor, 0, ZMQ_POLLIN, 0}};
-		if (zmq_poll(items, 2, -1) < 0) {
+		/* Blocks: the watchdog ends the process if the controller goes away. */
+		pmp_msg *m = pmp_msg_recv(w->sock, PMP_MAX_FRAMES + 1, 0);
+		if (!m) {
 			if (errno == EINTR)
 				return pmp_err(err, errlen, "pmp: interrupted");
-			return pmp_err(err, errlen, "pmp: waiting for work failed (%s)", zmq_strerror(errno));
-		}
-		if ((items[1].revents & ZMQ_POLLIN) && controller_gone(w)) {
-			req->kind = PMP_REQUEST_SHUTDOWN;
-			return 0;
-		}
-		if (!(items[0].revents & ZMQ_POLLIN))
-			continue;
-		pmp_msg *m = pmp_msg_recv(w->sock, PMP_MAX_FRAMES + 1, ZMQ_DONTWAIT);
-		if (!m) {
-			if (errno == EAGAIN || errno == EMSGSIZE)
+			if (errno == EMSGSIZE)
 				continue;
 			return pmp_err(err, errlen, "pmp: receiving work failed (%s)", zmq_strerror(errno));
 		}
@@ -167,9 +205,12 @@ void pmp_worker_close(pmp_worker *w)
 {
 	if (!w)
 		return;
+	__atomic_store_n(&w->closing, 1, __ATOMIC_RELEASE);
 	if (w->sock)
-		zmq_socket_monitor(w->sock, NULL, 0);
-	if (w->monitor)
+		zmq_socket_monitor(w->sock, NULL, 0); /* the watchdog sees MONITOR_STOPPED and ends */
+	if (w->watching)
+		pthread_join(w->watchdog, NULL);
+	else if (w->monitor)
 		zmq_close(w->monitor);
 	if (w->sock)
 		zmq_close(w->sock);

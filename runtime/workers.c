@@ -24,6 +24,7 @@ struct pmp_wk *pmp_workers_add(struct pmp_worker_table *t, pmp_spec *spec, bool 
 	w->state = PMP_W_STARTING;
 	w->pid = -1;
 	w->pidfd = -1;
+	w->fd = -1;
 	w->spec = pmp_spec_ref(spec);
 	w->per_task = per_task;
 	t->slots[w->id] = w;

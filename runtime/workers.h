@@ -23,10 +23,12 @@ struct pmp_wk {
 	enum pmp_worker_state state;
 	pid_t pid;
 	int pidfd;
+	int fd;                    /* its connection's socket, once connected; -1 before */
 	pmp_spec *spec;            /* a reference */
 	bool per_task;             /* started for one task, exits after it */
 	bool init_sent;
 	bool exit_seen;            /* its process ended while it held tasks: see lost_at */
+	bool disconnected;         /* its connection dropped while it held tasks: see lost_at */
 	struct timespec lost_at;   /* then, when its unanswered tasks count as lost */
 	struct pmp_taskq inflight; /* sent (or, per task, assigned) and not yet answered */
 	char info[192];            /* "pid 123 on node1", once connected */

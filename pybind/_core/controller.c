@@ -168,15 +168,19 @@ static void deliver(void *ctx, pmp_event *evs, size_t n)
 
 static PyObject *controller_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
-	static char *names[] = {"on_events", "bind", "prefetch", "shutdown_grace", "max_start_failures", NULL};
+	static char *names[] = {"on_events", "bind", "prefetch", "shutdown_grace", "max_start_failures", "security",
+				"max_message_size", NULL};
 	PyObject *on_events;
 	const char *bind = NULL;
 	pmp_controller_config cfg = {0};
+	long long max_message_size = 0;
 	char err[PMP_ERR_MAX];
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|zidi:Controller", names, &on_events, &bind, &cfg.prefetch,
-					 &cfg.shutdown_grace, &cfg.max_start_failures))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|zidiiL:Controller", names, &on_events, &bind, &cfg.prefetch,
+					 &cfg.shutdown_grace, &cfg.max_start_failures, &cfg.security,
+					 &max_message_size))
 		return NULL;
+	cfg.max_message_size = max_message_size;
 	if (!PyCallable_Check(on_events)) {
 		PyErr_SetString(PyExc_TypeError, "on_events must be callable");
 		return NULL;
@@ -246,6 +250,14 @@ static PyObject *controller_endpoint(ControllerObject *self, void *closure)
 	if (check_open(self) < 0)
 		return NULL;
 	return PyUnicode_FromString(pmp_controller_endpoint(self->ctl));
+}
+
+static PyObject *controller_secret(ControllerObject *self, void *closure)
+{
+	(void)closure;
+	if (check_open(self) < 0)
+		return NULL;
+	return PyUnicode_FromString(pmp_controller_secret(self->ctl));
 }
 
 static SpecObject *as_spec(ControllerObject *self, PyObject *o)
@@ -423,11 +435,13 @@ static PyMethodDef controller_methods[] = {
 
 static PyGetSetDef controller_getset[] = {
 	{"endpoint", (getter)controller_endpoint, NULL, "The endpoint workers connect to.", NULL},
+	{"secret", (getter)controller_secret, NULL, "What a worker needs in PMP_SECRET to be admitted.", NULL},
 	{NULL, NULL, NULL, NULL, NULL},
 };
 
 static PyType_Slot controller_slots[] = {
-	{Py_tp_doc, "Controller(on_events, bind=None, prefetch=0, shutdown_grace=0.0, max_start_failures=0)"},
+	{Py_tp_doc, "Controller(on_events, bind=None, prefetch=0, shutdown_grace=0.0, max_start_failures=0, "
+		    "security=0, max_message_size=0)"},
 	{Py_tp_new, controller_new},
 	{Py_tp_dealloc, controller_dealloc},
 	{Py_tp_traverse, controller_traverse},

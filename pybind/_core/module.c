@@ -62,7 +62,10 @@ static int core_exec(PyObject *module)
 	    PyModule_AddIntConstant(module, "EVENT_WORKER_EXIT", PMP_EVENT_WORKER_EXIT) < 0 ||
 	    PyModule_AddIntConstant(module, "REQUEST_TASK", PMP_REQUEST_TASK) < 0 ||
 	    PyModule_AddIntConstant(module, "REQUEST_INIT", PMP_REQUEST_INIT) < 0 ||
-	    PyModule_AddIntConstant(module, "REQUEST_SHUTDOWN", PMP_REQUEST_SHUTDOWN) < 0)
+	    PyModule_AddIntConstant(module, "REQUEST_SHUTDOWN", PMP_REQUEST_SHUTDOWN) < 0 ||
+	    PyModule_AddIntConstant(module, "SECURITY_AUTO", PMP_SECURITY_AUTO) < 0 ||
+	    PyModule_AddIntConstant(module, "SECURITY_CURVE", PMP_SECURITY_CURVE) < 0 ||
+	    PyModule_AddIntConstant(module, "SECURITY_TOKEN", PMP_SECURITY_TOKEN) < 0)
 		return -1;
 	return 0;
 }

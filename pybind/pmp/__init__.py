@@ -6,6 +6,7 @@
 """
 from .errors import BrokenExecutor, RemoteError, RemoteTraceback, WorkerLost
 from .executor import Executor, Future
+from .pool import MPISpawnPool, Pool
 
-__all__ = ["Executor", "Future", "BrokenExecutor", "RemoteError", "RemoteTraceback", "WorkerLost"]
+__all__ = ["Executor", "Future", "Pool", "MPISpawnPool", "BrokenExecutor", "RemoteError", "RemoteTraceback", "WorkerLost"]
 __version__ = "0.1.0"

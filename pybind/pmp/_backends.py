@@ -14,16 +14,18 @@ class Resources:
     """What one worker gets: MPI ranks (cores), threads per core, GPUs per core, its
     working directory, oversubscription, and extra launcher arguments."""
 
-    __slots__ = ("cores", "threads_per_core", "gpus_per_core", "cwd", "oversubscribe", "extra_args")
+    __slots__ = ("cores", "threads_per_core", "gpus_per_core", "cwd", "oversubscribe", "extra_args",
+                 "max_message_size")
 
     def __init__(self, cores=1, threads_per_core=1, gpus_per_core=0, cwd=None, oversubscribe=False,
-                 extra_args=()):
+                 extra_args=(), max_message_size=None):
         self.cores = cores
         self.threads_per_core = threads_per_core
         self.gpus_per_core = gpus_per_core
         self.cwd = cwd
         self.oversubscribe = oversubscribe
         self.extra_args = tuple(extra_args)
+        self.max_message_size = max_message_size
 
     def key(self):
         return tuple(getattr(self, name) for name in self.__slots__)
@@ -50,6 +52,7 @@ def worker_environment(res):
         if name not in os.environ:
             env[name] = str(res.threads_per_core)
     env["PMP_MPI"] = "1" if res.cores > 1 else "0"
+    env["PMP_MAX_MESSAGE_SIZE"] = str(res.max_message_size or 0)
     for name in ("PMP_ROLE", "PMP_WORKERS", "PMP_STATIC", "PMP_MAIN", "PMP_CPUS", "PMP_GPUS"):
         env.pop(name, None)  # the controller's, not the worker's
     return env

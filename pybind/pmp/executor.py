@@ -12,6 +12,7 @@ from . import _backends, _config, _core, _serialize
 from ._deps import find_futures, resolve
 from .errors import BrokenExecutor, WorkerLost
 
+_SECURITY = {"auto": _core.SECURITY_AUTO, "curve": _core.SECURITY_CURVE, "token": _core.SECURITY_TOKEN}
 RESOURCE_KEYS = ("cores", "threads_per_core", "gpus_per_core", "cwd", "openmpi_oversubscribe", "slurm_cmd_args")
 
 _live = set()  # controllers whose I/O thread may still run: joined at exit
@@ -71,13 +72,15 @@ class Executor(concurrent.futures.Executor):
     command_line_argument_lst: extra arguments for each srun / mpiexec.
     disable_dependencies: refuse futures as arguments instead of waiting for them.
     refresh_rate: accepted for compatibility with pympipool; pmp does not poll.
+    max_message_size: largest task or result, in bytes (pickled, buffers included);
+        larger ones are refused with a clear error. None: no limit.
     """
 
     def __init__(self, max_workers=None, max_cores=None, cores_per_worker=_config.ONE,
                  threads_per_core=_config.ONE, gpus_per_worker=_config.ZERO, oversubscribe=False,
                  cwd=None, hostname_localhost=False, backend="auto", block_allocation=False,
                  init_function=None, command_line_argument_lst=(), disable_dependencies=False,
-                 refresh_rate=0.01):
+                 refresh_rate=0.01, max_message_size=None):
         cores_per_worker = _config.given_or_env(cores_per_worker, "PMP_CORES_PER_WORKER", 1)
         threads_per_core = _config.given_or_env(threads_per_core, "PMP_THREADS_PER_CORE", 1)
         gpus_per_worker = _config.given_or_env(gpus_per_worker, "PMP_GPUS_PER_WORKER", 0)
@@ -95,6 +98,8 @@ class Executor(concurrent.futures.Executor):
                              "for every task")
         if init_function is not None and not callable(init_function):
             raise TypeError("init_function must be callable")
+        if max_message_size is not None and (not isinstance(max_message_size, int) or max_message_size <= 0):
+            raise ValueError(f"max_message_size must be a positive number of bytes or None, not {max_message_size!r}")
         if cwd is not None and not os.path.isdir(cwd):
             raise ValueError(f"cwd={cwd!r} is not a directory")
         self._backend = _backends.select(backend)
@@ -114,7 +119,8 @@ class Executor(concurrent.futures.Executor):
                              f"cores_per_worker={cores_per_worker}: each MPI rank gets the same number of GPUs")
         self._resources = _backends.Resources(cores_per_worker, threads_per_core,
                                               gpus_per_worker // cores_per_worker, cwd, oversubscribe,
-                                              command_line_argument_lst)
+                                              command_line_argument_lst, max_message_size)
+        self._max_message_size = max_message_size
         self._block_allocation = bool(block_allocation)
         self._disable_dependencies = bool(disable_dependencies)
         self._refresh_rate = refresh_rate
@@ -132,7 +138,11 @@ class Executor(concurrent.futures.Executor):
 
         this = weakref.ref(self)
         self._core = _core.Controller(lambda events: _deliver(this, events),
-                                      bind=self._backend.bind_address(hostname_localhost))
+                                      bind=self._backend.bind_address(hostname_localhost),
+                                      security=_SECURITY[os.environ.get("PMP_SECURITY", "auto")],
+                                      # a worker's frames beyond the limit (its error report has
+                                      # room) end its connection: a backstop against a broken peer
+                                      max_message_size=max_message_size + (1 << 16) if max_message_size else 0)
         with _live_lock:
             _live.add(self._core)
         try:
@@ -189,6 +199,11 @@ class Executor(concurrent.futures.Executor):
     def _send(self, future, fn, args, kwargs, spec):
         """Pickles and queues a task; pickling errors propagate to the caller."""
         frames = _serialize.dumps((fn, args, kwargs))
+        if self._max_message_size is not None:
+            size = sum(memoryview(f).nbytes for f in frames)
+            if size > self._max_message_size:
+                raise ValueError(f"pmp: this task pickles to {size} bytes, more than max_message_size="
+                                 f"{self._max_message_size}: pass less data, or raise the limit")
         task = next(self._ids)
         self._futures[task] = future
         future._pmp_cancel = lambda: self._cancel(task)
@@ -254,7 +269,7 @@ class Executor(concurrent.futures.Executor):
             resource_dict.get("gpus_per_core", base.gpus_per_core),
             resource_dict.get("cwd", base.cwd),
             resource_dict.get("openmpi_oversubscribe", base.oversubscribe),
-            base.extra_args + tuple(resource_dict.get("slurm_cmd_args", ())))
+            base.extra_args + tuple(resource_dict.get("slurm_cmd_args", ())), base.max_message_size)
         for name in ("cores", "threads_per_core"):
             value = getattr(res, name)
             if not isinstance(value, int) or value < 1:

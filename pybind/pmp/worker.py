@@ -55,15 +55,21 @@ class _Task:
             return False, e
 
 
+_MAX_MESSAGE_SIZE = int(os.environ.get("PMP_MAX_MESSAGE_SIZE") or 0)
+
+
 def _answer(ok, value):
     """(status, frames) for an outcome."""
     if ok:
         try:
-            return _core.OK, _serialize.dumps(value)
+            frames = _serialize.dumps(value)
         except Exception as e:
-            value = e
-            note = "pmp: the task's result cannot be pickled:\n"
-            return _core.ERROR, _serialize.error_frames(value, note)
+            return _core.ERROR, _serialize.error_frames(e, "pmp: the task's result cannot be pickled:\n")
+        size = sum(memoryview(f).nbytes for f in frames) if _MAX_MESSAGE_SIZE else 0
+        if size <= _MAX_MESSAGE_SIZE or not _MAX_MESSAGE_SIZE:
+            return _core.OK, frames
+        value = ValueError(f"pmp: the task's result pickles to {size} bytes, more than max_message_size="
+                           f"{_MAX_MESSAGE_SIZE}: return less data, or raise the limit")
     return _core.ERROR, _serialize.error_frames(value)
 
 

@@ -59,7 +59,8 @@ enum pmp_status {
 
 enum pmp_event_kind {
 	PMP_EVENT_RESULT,       /* task ended: status, msg (owned by the handler) */
-	PMP_EVENT_TASK_LOST,    /* task's worker died before answering: worker, wait status, text */
+	PMP_EVENT_TASK_LOST,    /* task's worker died (or lost its connection) before answering:
+				   worker, wait status (0 if the process lives on), text */
 	PMP_EVENT_TASK_FAILED,  /* task cannot run: workers cannot start (text says why) */
 	PMP_EVENT_WORKER_READY, /* worker connected: text is "pid host" */
 	PMP_EVENT_WORKER_EXIT,  /* worker process ended: status is its wait status */
@@ -85,12 +86,21 @@ typedef struct pmp_controller_config {
 	double shutdown_grace;  /* seconds workers get to exit before SIGKILL; 0: 10 */
 	int max_start_failures; /* workers that die before connecting, in a row, before the
 				   controller gives up and fails the queued tasks; 0: 3 */
+	int security;           /* PMP_SECURITY_*: how workers prove they hold the secret */
+	int64_t max_message_size; /* bytes of one frame from a worker; larger ones drop its
+				     connection; 0: no limit */
 } pmp_controller_config;
+
+/* Every controller makes its own secret and gives it to its workers in their environment
+ * (PMP_SECRET). AUTO: CURVE (encrypted) over tcp://, a token in the handshake over ipc://. */
+enum { PMP_SECURITY_AUTO = 0, PMP_SECURITY_CURVE = 1, PMP_SECURITY_TOKEN = 2 };
 
 pmp_controller *pmp_controller_start(const pmp_controller_config *cfg, pmp_event_fn fn, void *ctx,
 				     char *err, size_t errlen);
 /* The endpoint workers connect to (the bound one, with its real port). */
 const char *pmp_controller_endpoint(const pmp_controller *c);
+/* The secret a worker needs (the value of PMP_SECRET), for workers started by hand. */
+const char *pmp_controller_secret(const pmp_controller *c);
 
 /* Start n long-lived workers of spec: they serve any task submitted without a spec and
  * are replaced when they die (block allocation). */
@@ -137,7 +147,9 @@ typedef struct pmp_request {
 } pmp_request;
 
 /* Connects to the controller and says it is ready. endpoint NULL: $PMP_ENDPOINT;
- * id < 0: $PMP_WORKER_ID. */
+ * id < 0: $PMP_WORKER_ID; the secret is $PMP_SECRET. A thread watches the connection:
+ * when the controller is gone (or refuses the secret) the process exits (status 70, 71),
+ * also in the middle of a task, so that no worker outlives its controller. */
 pmp_worker *pmp_worker_connect(const char *endpoint, int32_t id, char *err, size_t errlen);
 /* Blocks until the next request. */
 int pmp_worker_recv(pmp_worker *w, pmp_request *req, char *err, size_t errlen);

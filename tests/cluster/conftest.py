@@ -94,3 +94,19 @@ def pmp_lines(text):
 
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+
+_FAULT_TIMES = {}
+
+
+@pytest.fixture
+def fault_times():
+    """name -> seconds a fault took to be resolved; printed at the end of the run."""
+    return _FAULT_TIMES
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _FAULT_TIMES:
+        terminalreporter.section("pmp fault injection: time to resolve each fault")
+        for name, seconds in _FAULT_TIMES.items():
+            terminalreporter.write_line(f"{seconds:8.2f} s  {name}")

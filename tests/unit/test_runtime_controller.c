@@ -347,7 +347,8 @@ static void assert_no_children(void)
 
 static pmp_controller *start(struct recorder *r, const char *bind, int prefetch, int max_start_failures)
 {
-	pmp_controller_config cfg = {bind, prefetch, 5.0, max_start_failures};
+	pmp_controller_config cfg = {.bind = bind, .prefetch = prefetch, .shutdown_grace = 5.0,
+				     .max_start_failures = max_start_failures};
 	char err[PMP_ERR_MAX] = "";
 	pmp_controller *c = pmp_controller_start(&cfg, on_events, r, err, sizeof(err));
 	if (!c)
@@ -1115,7 +1116,7 @@ static void test_shutdown_kills_after_grace(void **st)
 	(void)st;
 	struct recorder r;
 	rec_init(&r);
-	pmp_controller_config cfg = {NULL, 0, 0.5, 0};
+	pmp_controller_config cfg = {.shutdown_grace = 0.5};
 	char err[PMP_ERR_MAX] = "";
 	pmp_controller *c = pmp_controller_start(&cfg, on_events, &r, err, sizeof(err));
 	assert_non_null(c);
@@ -1181,7 +1182,7 @@ static void test_start_rejects_bad_endpoint(void **st)
 	(void)st;
 	struct recorder r;
 	rec_init(&r);
-	pmp_controller_config cfg = {"nonsense://here", 0, 0, 0};
+	pmp_controller_config cfg = {.bind = "nonsense://here"};
 	char err[PMP_ERR_MAX] = "";
 	assert_null(pmp_controller_start(&cfg, on_events, &r, err, sizeof(err)));
 	assert_prefix(err, "pmp: ");

@@ -189,6 +189,11 @@ static const char script[] =
 	"[ \"$(pwd -P)\" = \"$3\" ] || exit 14\n"
 	"[ \"$OTHER\" = kept ] || exit 15\n"
 	"[ \"$PMP_ENDPOINTX\" = keep ] || exit 16\n"
+	/* The secret travels in the environment, never on the command line (the script
+	 * spells it in two pieces, so that its own text is no false alarm). */
+	"secret=token:s3; secret=${secret}cret\n"
+	"[ \"$PMP_SECRET\" = \"$secret\" ] || exit 24\n"
+	"tr '\\0' ' ' < /proc/$$/cmdline | grep -qF \"$secret\" && exit 25\n"
 	/* The environment as given to exec: each variable once, the stale ones gone. */
 	"env0=$(tr '\\0' '\\n' < /proc/$$/environ)\n"
 	"[ \"$(printf '%s\\n' \"$env0\" | grep -c '^PMP_ENDPOINT=')\" = 1 ] || exit 17\n"
@@ -238,7 +243,7 @@ static void test_spawn_environment(void **st)
 	assert_non_null(realpath(dir, real));
 	const char *argv[] = {"/bin/sh", "-c", script, "sh", "{endpoint}", "{worker_id}", real, NULL};
 	const char *envp[] = {"PATH=/usr/bin:/bin", "PMP_ENDPOINT=stale-endpoint", "OTHER=kept",
-			      "PMP_WORKER_ID=stale-99", "PMP_ENDPOINTX=keep", NULL};
+			      "PMP_WORKER_ID=stale-99", "PMP_ENDPOINTX=keep", "PMP_SECRET=stale-secret", NULL};
 	char err[PMP_ERR_MAX] = "";
 	pmp_spec *s = pmp_spec_new(argv, envp, dir, 1, err, sizeof(err));
 	assert_non_null(s);
@@ -257,7 +262,7 @@ static void test_spawn_environment(void **st)
 
 	pid_t pid = -1;
 	int pidfd = -1;
-	int rc = pmp_spawn(s, "ipc:///tmp/pmp-test/controller", 7, &pid, &pidfd, err, sizeof(err));
+	int rc = pmp_spawn(s, "ipc:///tmp/pmp-test/controller", "token:s3cret", 7, &pid, &pidfd, err, sizeof(err));
 
 	sigaction(SIGUSR2, &old_usr2, NULL);
 	sigprocmask(SIG_SETMASK, &old_mask, NULL);
@@ -287,7 +292,7 @@ static void test_spawn_exit_code_and_signal(void **st)
 	assert_non_null(s);
 	pid_t pid;
 	int pidfd;
-	assert_int_equal(pmp_spawn(s, "tcp://127.0.0.1:1", 5, &pid, &pidfd, err, sizeof(err)), 0);
+	assert_int_equal(pmp_spawn(s, "tcp://127.0.0.1:1", NULL, 5, &pid, &pidfd, err, sizeof(err)), 0);
 	int status = wait_exit(pid, pidfd);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 5);
@@ -296,7 +301,7 @@ static void test_spawn_exit_code_and_signal(void **st)
 	const char *killer[] = {"/bin/sh", "-c", "kill -9 $$", NULL};
 	s = pmp_spec_new(killer, envp, NULL, 1, err, sizeof(err));
 	assert_non_null(s);
-	assert_int_equal(pmp_spawn(s, "tcp://127.0.0.1:1", 0, &pid, &pidfd, err, sizeof(err)), 0);
+	assert_int_equal(pmp_spawn(s, "tcp://127.0.0.1:1", NULL, 0, &pid, &pidfd, err, sizeof(err)), 0);
 	status = wait_exit(pid, pidfd);
 	assert_true(WIFSIGNALED(status));
 	assert_int_equal(WTERMSIG(status), SIGKILL);
@@ -317,7 +322,7 @@ static void expect_spawn_failure(const char *const *argv, const char *cwd, const
 	assert_non_null(s);
 	pid_t pid = -1;
 	int pidfd = -1;
-	int rc = pmp_spawn(s, "tcp://127.0.0.1:1", 4, &pid, &pidfd, err, sizeof(err));
+	int rc = pmp_spawn(s, "tcp://127.0.0.1:1", NULL, 4, &pid, &pidfd, err, sizeof(err));
 	if (rc == 0 && RUNNING_ON_VALGRIND) {
 		int status = wait_exit(pid, pidfd);
 		assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 0);
@@ -329,7 +334,7 @@ static void expect_spawn_failure(const char *const *argv, const char *cwd, const
 			assert_contains(err, parts[i]);
 		assert_int_equal(pidfd, -1);
 		/* err may be NULL. */
-		assert_int_equal(pmp_spawn(s, "tcp://127.0.0.1:1", 4, &pid, &pidfd, NULL, 0), -1);
+		assert_int_equal(pmp_spawn(s, "tcp://127.0.0.1:1", NULL, 4, &pid, &pidfd, NULL, 0), -1);
 	}
 	pmp_spec_unref(s);
 }

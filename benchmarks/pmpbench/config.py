@@ -1,0 +1,63 @@
+"""Sizes of the workloads (the issue's, and --quick ones) and the targets of issue 7."""
+
+# The issue's sizes. --quick scales them so that a whole run stays under 3 minutes on
+# this 2-core machine (dask alone manages ~300 no-op tasks/s here).
+FULL = {
+    "noop_tasks": 20_000,
+    "roundtrips": 2_000,
+    "map_items": 100_000,
+    "map_chunksize": 1_000,
+    "array_mbytes": 256,
+    "array_reps": 3,
+    "startup_workers": 4,
+    "startup_reps": 5,
+    "pertask_tasks": 100,
+    "scale_workers": (2, 16, 64, 128),
+    "scale_tasks": 20_000,
+    "memory_tasks": 1_000_000,
+    "floor_roundtrips": 5_000,
+    "floor_steps": 5,
+}
+
+QUICK = dict(
+    FULL,
+    noop_tasks=2_000,
+    roundtrips=300,
+    array_mbytes=64,
+    array_reps=2,
+    startup_reps=2,
+    pertask_tasks=16,
+    scale_tasks=2_000,
+    memory_tasks=100_000,
+    floor_roundtrips=1_000,
+    floor_steps=3,
+)
+
+# Seconds a session may take before the driver kills its process group; the first for
+# --quick, the second for the full sizes. Generous: they only stop a hang.
+TIMEOUTS = {
+    "peer": (150, 900),
+    "startup": (90, 300),
+    "scale": (120, 600),
+    "pertask": (120, 900),
+    "memory": (120, 900),
+    "floor": (60, 300),
+}
+
+PEERS = ("pmp", "process", "mpi", "dask")
+
+LABELS = {
+    "pmp": "pmp",
+    "process": "ProcessPoolExecutor",
+    "mpi": "MPIPoolExecutor",
+    "dask": "dask.distributed",
+    "process-per-task": "ProcessPoolExecutor(max_tasks_per_child=1)",
+}
+
+
+def sizes(quick):
+    return dict(QUICK if quick else FULL)
+
+
+def timeout(kind, quick, factor=1.0):
+    return TIMEOUTS[kind][0 if quick else 1] * factor

@@ -1,0 +1,124 @@
+"""The floors pmp is measured against: what the hardware, ZeroMQ, pickle, process
+creation and Slurm cost with nothing of pmp's on top."""
+import concurrent.futures
+import os
+import pickle
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from . import tasks, workloads
+
+RECV_TIMEOUT_MS = 30_000  # a lost peer fails the floor instead of hanging it
+STEP_TIMEOUT = 120  # seconds for one process or srun step
+
+# What a worker step keeps of the controller step's SLURM_* variables: as pmp's Slurm
+# backend does, so that the floors' steps are shaped like pmp's worker steps.
+SLURM_KEEP = {"SLURM_JOB_ID", "SLURM_JOBID", "SLURM_CONF", "SLURM_CLUSTER_NAME", "SLURM_WORKING_CLUSTER",
+              "SLURM_JOB_PARTITION", "SLURM_SUBMIT_DIR", "SLURM_SUBMIT_HOST"}
+
+
+# ---- pyzmq + pickle ping-pong ----
+
+def zmq_round_trip(transport, n, warmup=50):
+    """A ROUTER (the controller's side) and a DEALER in another process (a worker's):
+    each round trip pickles (fn, args, kwargs) with protocol 5, the worker unpickles it,
+    calls fn and pickles the result back, and the controller unpickles it."""
+    import zmq
+    context = zmq.Context()
+    router = context.socket(zmq.ROUTER)
+    router.setsockopt(zmq.RCVTIMEO, RECV_TIMEOUT_MS)
+    router.setsockopt(zmq.LINGER, 0)
+    with tempfile.TemporaryDirectory(prefix="pmpbench-zmq-") as tmp:
+        endpoint = _bind(router, transport, tmp)
+        worker = subprocess.Popen([sys.executable, "-m", "pmpbench.floors", "zmq-worker", endpoint])
+        try:
+            identity, _ = router.recv_multipart()  # the worker's hello
+            latencies = [_ping(router, identity) for _ in range(warmup + n)][warmup:]
+            router.send_multipart([identity, b"stop"])
+            worker.wait(timeout=STEP_TIMEOUT)
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+            router.close()
+            context.term()
+    return dict(workloads.latency_metrics(latencies), transport=transport)
+
+
+def _bind(router, transport, tmp):
+    if transport == "ipc":
+        endpoint = f"ipc://{tmp}/floor.sock"
+        router.bind(endpoint)
+        return endpoint
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    return f"tcp://127.0.0.1:{port}"
+
+
+def _ping(router, identity):
+    t0 = time.perf_counter()
+    router.send_multipart([identity, pickle.dumps((tasks.noop, (), {}), protocol=5)])
+    _, reply = router.recv_multipart()
+    pickle.loads(reply)
+    return time.perf_counter() - t0
+
+
+def zmq_worker(endpoint):
+    import zmq
+    context = zmq.Context()
+    dealer = context.socket(zmq.DEALER)
+    dealer.setsockopt(zmq.RCVTIMEO, RECV_TIMEOUT_MS)
+    dealer.setsockopt(zmq.LINGER, 1000)
+    dealer.connect(endpoint)
+    dealer.send(b"hello")
+    while True:
+        message = dealer.recv()
+        if message == b"stop":
+            break
+        fn, args, kwargs = pickle.loads(message)
+        dealer.send(pickle.dumps(fn(*args, **kwargs), protocol=5))
+    dealer.close()
+    context.term()
+
+
+# ---- processes and Slurm steps ----
+
+def step_env():
+    """This environment without the controller step's SLURM_*, SPANK_ and PMP_*
+    variables: they would shape (or block) a new step, as pmp's backend knows."""
+    return {k: v for k, v in os.environ.items()
+            if not ((k.startswith("SLURM_") and k not in SLURM_KEEP) or k.startswith(("SPANK_", "_SLURM_SPANK", "PMP_")))}
+
+
+def srun(*argv):
+    """A one-task step on one CPU of the allocation, as pmp starts a worker step."""
+    return ["srun", "--exact", "--ntasks=1", "--cpus-per-task=1", "--kill-on-bad-exit=1", *argv]
+
+
+def launch_time(argv, reps):
+    """Median seconds for one process (or srun step) to run argv to its end."""
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        subprocess.run(argv, env=step_env(), check=True, timeout=STEP_TIMEOUT, stdin=subprocess.DEVNULL)
+        times.append(time.perf_counter() - t0)
+    return {"argv": argv, "reps": reps, "seconds": times, "seconds_median": statistics.median(times)}
+
+
+def launch_rate(argv, n, concurrency):
+    """Processes (or steps) of argv per second, `concurrency` at a time: what pmp's
+    per-task mode does with as many tasks at once."""
+    def one(_):
+        subprocess.run(argv, env=step_env(), check=True, timeout=STEP_TIMEOUT, stdin=subprocess.DEVNULL)
+
+    t0 = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(one, range(n)))
+    seconds = time.perf_counter() - t0
+    return {"argv": argv, "tasks": n, "concurrency": concurrency, "seconds": seconds, "tasks_per_s": n / seconds}
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["zmq-worker"]:
+    zmq_worker(sys.argv[2])

@@ -1,0 +1,226 @@
+"""The results of a run: a table of every measurement with pmp's ratio to it, the
+targets of issue 7 with whether each is met, the JSON file and the PNG plot."""
+import json
+import os
+import statistics
+
+from . import config
+
+FLOOR_LABELS = {
+    "floor-zmq-ipc": "floor: pyzmq+pickle ping-pong, ipc",
+    "floor-zmq-tcp": "floor: pyzmq+pickle ping-pong, tcp",
+    "floor-import": "floor: one process running `python3 -c 'import pmp'`",
+    "floor-import-slurm": "floor: one srun step of `python3 -c 'import pmp'`",
+    "floor-launch": "floor: raw `python3 -c pass` processes",
+    "floor-launch-slurm": "floor: raw `srun -n1 true` steps",
+}
+
+# (workload, metric, heading, unit, higher is better)
+ROWS = [
+    ("noop", "tasks_per_s", "(1) no-op throughput", "tasks/s", True),
+    ("roundtrip", "p50_us", "(2) round trip p50", "us", False),
+    ("roundtrip", "p99_us", "(2) round trip p99", "us", False),
+    ("map", "items_per_s", "(3) map, chunked", "items/s", True),
+    ("array", "gbps", "(4) numpy array in+out", "GB/s", True),
+    ("startup", "seconds_median", "(5) start to first result", "s", False),
+    ("pertask", "tasks_per_s", "(6) per-task mode", "tasks/s", True),
+    ("memory", "per_task_bytes", "(8) controller RSS per queued task", "B", False),
+]
+
+
+def label(peer, meta):
+    if peer == "pmp":
+        return f"pmp ({meta['backend']})"
+    slurm_floor = f"{peer}-slurm"
+    if meta["backend"] == "slurm" and slurm_floor in FLOOR_LABELS:
+        return FLOOR_LABELS[slurm_floor]
+    return FLOOR_LABELS.get(peer) or config.LABELS.get(peer, peer)
+
+
+def find(records, workload, peer, **match):
+    """The metrics of one measurement, or None."""
+    for r in records:
+        if r["workload"] == workload and r["peer"] == peer and "metrics" in r and \
+                all(r["metrics"].get(k) == v for k, v in match.items()):
+            return r["metrics"]
+    return None
+
+
+def value(records, workload, peer, metric, **match):
+    m = find(records, workload, peer, **match)
+    return None if m is None else m.get(metric)
+
+
+def combine(records):
+    """One record per measurement: the median of each number over the rounds (a run
+    with --rounds N measures each N times, round-robin)."""
+    groups = {}
+    for r in records:
+        if "metrics" in r:
+            key = (r["workload"], r["peer"], r["metrics"].get("workers"))
+            groups.setdefault(key, []).append(r)
+    combined = []
+    for (workload, peer, _), group in groups.items():
+        metrics = {k: _median([g["metrics"].get(k) for g in group]) for k in group[0]["metrics"]}
+        combined.append({"workload": workload, "peer": peer, "metrics": dict(metrics, rounds=len(group))})
+    return combined
+
+
+def _median(values):
+    """The median of numbers that differ; else the first value as it is (sizes, lists)."""
+    if len(set(map(repr, values))) == 1 or not all(isinstance(v, (int, float)) for v in values):
+        return values[0]
+    return statistics.median(values)
+
+
+# ---- the table of measurements ----
+
+def measurement_rows(meta, records):
+    """[(heading, executor label, value text, ratio text)]: every measurement, with
+    pmp's value divided by it (> 1 means pmp is faster for rates, slower for times)."""
+    rows = []
+    for workload, metric, heading, unit, _ in ROWS:
+        if workload == "memory":
+            rows += scale_rows(records)  # (7) in its place
+        mine = value(records, workload, "pmp", metric)
+        peers = [r["peer"] for r in records if r["workload"] == workload and "metrics" in r]
+        heading = f"{heading} ({unit})"
+        for peer in sorted(set(peers), key=lambda p: (p != "pmp", peers.index(p))):
+            v = value(records, workload, peer, metric)
+            ratio = "" if peer == "pmp" else fmt_ratio(mine, v)
+            rows.append((heading, label(peer, meta), fmt(v), ratio))
+            heading = ""
+    return rows
+
+
+def scale_rows(records):
+    rows, heading = [], "(7) throughput by workers (tasks/s)"
+    for peer in ("pmp", "process"):
+        counts = sorted(r["metrics"]["workers"] for r in records
+                        if r["workload"] == "scale" and r["peer"] == peer and "metrics" in r)
+        for n in counts:
+            v = value(records, "scale", peer, "tasks_per_s", workers=n)
+            base = value(records, "scale", peer, "tasks_per_s", workers=counts[0])
+            rows.append((heading, f"{config.LABELS[peer]}, {n} workers", fmt(v),
+                         f"{fmt_ratio(v, base)} of {counts[0]}"))
+            heading = ""
+    return rows
+
+
+# ---- the targets ----
+
+def targets(meta, records):
+    slurm = meta["backend"] == "slurm"
+    transport = "tcp" if slurm else "ipc"
+    analog = "" if slurm else " (local analog)"
+    pmp = lambda w, m, **k: value(records, w, "pmp", m, **k)  # noqa: E731
+    return [
+        target("no-op throughput >= 3x ProcessPoolExecutor", pmp("noop", "tasks_per_s"),
+               value(records, "noop", "process", "tasks_per_s"), ">=", 3.0, "tasks/s"),
+        target(f"p50 round trip <= 1.0x the pyzmq+pickle floor ({transport})", pmp("roundtrip", "p50_us"),
+               value(records, "roundtrip", f"floor-zmq-{transport}", "p50_us"), "<=", 1.0, "us"),
+        target("large array >= 2x ProcessPoolExecutor's GB/s", pmp("array", "gbps"),
+               value(records, "array", "process", "gbps"), ">=", 2.0, "GB/s"),
+        target(f"first result <= 1.2x one {'srun step' if slurm else 'process'} of python{analog}",
+               pmp("startup", "seconds_median"), value(records, "startup", "floor-import", "seconds_median"),
+               "<=", 1.2, "s"),
+        target(f"per-task mode >= 0.9x the raw {'srun step' if slurm else 'process spawn'} rate{analog}",
+               pmp("pertask", "tasks_per_s"), value(records, "pertask", "floor-launch", "tasks_per_s"),
+               ">=", 0.9, "tasks/s"),
+        target("128 workers >= 0.8x the 2-worker throughput", pmp("scale", "tasks_per_s", workers=128),
+               pmp("scale", "tasks_per_s", workers=2), ">=", 0.8, "tasks/s"),
+        memory_target(find(records, "memory", "pmp")),
+    ]
+
+
+def target(name, mine, reference, op, goal, unit):
+    ratio = mine / reference if mine is not None and reference else None
+    met = None if ratio is None else (ratio >= goal if op == ">=" else ratio <= goal)
+    return {"target": name, "pmp": mine, "reference": reference, "unit": unit, "ratio": ratio,
+            "goal": f"{op} {goal:g}x", "met": met}
+
+
+def memory_target(m):
+    beyond = None if m is None else m.get("beyond_pickle_bytes")
+    met = None if beyond is None else beyond <= 1024
+    return {"target": "controller memory <= 1 KiB per queued task beyond its pickled bytes",
+            "pmp": beyond, "reference": None if m is None else m.get("pickled_bytes"), "unit": "B",
+            "ratio": None, "goal": "<= 1024 B", "met": met}
+
+
+# ---- text ----
+
+def fmt(v):
+    if v is None:
+        return "-"
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    return f"{v:.3g}"
+
+
+def fmt_ratio(a, b):
+    return "-" if a is None or not b else f"{a / b:.2f}x"
+
+
+def table(rows, headers):
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(headers), line("-" * w for w in widths)] + [line(r) for r in rows])
+
+
+def text(meta, records, targets_, statuses):
+    title = (f"pmp benchmarks, run '{meta['run']}': pmp backend {meta['backend']}, {meta['workers']} workers, "
+             f"{'quick' if meta['quick'] else 'full'} sizes, {meta['date']}, host {meta['host']} "
+             f"({meta['cpus']} CPUs), pmp {meta['pmp_git']} from {meta['pmp_path']}")
+    if meta.get("slurm_job"):
+        title += f", Slurm job {meta['slurm_job']} on {meta['slurm_nodes']}"
+    parts = [title]
+    load = max(meta["load_before"], meta.get("load_after", 0))
+    if load > meta["cpus"]:
+        parts.append(f"WARNING: load average {load:.1f} on {meta['cpus']} CPUs during this run: other work "
+                     f"shares the machine and the numbers are noisy (try --rounds 3)")
+    parts += ["", table(measurement_rows(meta, records), ("workload", "executor", "value", "pmp / it")), ""]
+    target_rows = [(t["target"], fmt(t["pmp"]) + f" {t['unit']}",
+                    fmt(t["reference"]) + f" {t['unit']}" if t["reference"] is not None else "-",
+                    f"{t['ratio']:.2f}x" if t["ratio"] is not None else "-", t["goal"],
+                    {True: "yes", False: "NO", None: "not measured"}[t["met"]]) for t in targets_]
+    parts += [table(target_rows, ("target", "pmp", "reference", "ratio", "goal", "met")), ""]
+    problems = [(name, s["status"], "; ".join(s["errors"])) for name, s in statuses.items()
+                if s["status"] != "ok" or s["errors"]]
+    if problems:
+        parts += ["Problems (see the session logs):"]
+        parts += [f"  {name}: {status}{': ' + errors if errors else ''}" for name, status, errors in problems]
+    parts.append(f"{len(records)} measurements ({meta['rounds']} round(s)) in {meta['seconds']:.0f} s")
+    return "\n".join(parts)
+
+
+# ---- files ----
+
+def publish(prefix, meta, records, statuses):
+    """Prints the tables; merges this run into PREFIX.json (one entry per run name, so
+    the local and the Slurm run sit side by side) and plots every run in PREFIX.png."""
+    combined = combine(records)
+    targets_ = targets(meta, combined)
+    print(text(meta, combined, targets_, statuses), flush=True)
+    os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
+    runs = load_runs(prefix + ".json")
+    runs[meta["run"]] = {"meta": meta, "targets": targets_, "sessions": statuses, "results": combined,
+                         "raw": records}
+    with open(prefix + ".json", "w") as f:
+        json.dump({"runs": runs}, f, indent=1)
+    try:
+        from . import plot
+        plot.plot(runs, prefix + ".png")
+    except Exception as e:  # a missing matplotlib must not lose the measurements
+        print(f"pmp bench: no plot ({type(e).__name__}: {e})")
+    print(f"results: {prefix}.json, {prefix}.png")
+
+
+def load_runs(path):
+    try:
+        with open(path) as f:
+            return dict(json.load(f).get("runs", {}))
+    except (OSError, ValueError, AttributeError):
+        return {}
