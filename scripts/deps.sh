@@ -6,6 +6,8 @@ set -euo pipefail
 PMP_PACKAGES=(
   # build
   gcc make cmake pkg-config libslurm-dev libzmq3-dev libcmocka-dev valgrind
+  # fuzzing: libFuzzer comes with clang's runtime
+  clang libclang-rt-14-dev
   # the local cluster: Slurm, munge, PMIx and Open MPI
   slurm-wlm munge libpmix-dev libopenmpi-dev openmpi-bin
   # Python side, all from Debian (there is no PyPI here)

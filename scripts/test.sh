@@ -29,6 +29,9 @@ step "CMocka unit tests, plain and under valgrind (ctest, build/)"
 step "CMocka unit tests under ASan + UBSan (ctest, build-sanitize/)"
 (cd "$repo/build-sanitize" && ctest --output-on-failure -j "$jobs") || failed+=("ctest build-sanitize/")
 
+step "libFuzzer, a short run of each target (scripts/fuzz.sh; long runs: scripts/fuzz.sh 600)"
+"$repo/scripts/fuzz.sh" "${PMP_FUZZ_SECONDS:-15}" || failed+=("fuzz")
+
 step "pytest of the Python package, local backend (tests/python, build/)"
 (cd "$repo" && PYTHONPATH="$repo/build/python" /usr/bin/python3 -m pytest -p no:cacheprovider -q tests/python) ||
   failed+=("pytest tests/python")
