@@ -390,6 +390,16 @@ static void worker_exited(pmp_controller *c, struct pmp_wk *w)
 	pmp_spec_unref(spec);
 }
 
+/* A worker started by someone else (no process of ours) ends with its connection. */
+static void external_gone(pmp_controller *c, struct pmp_wk *w, const char *how)
+{
+	char name[256];
+	pmp_event *e = add_event(c, PMP_EVENT_WORKER_EXIT, 0, w->id, 0);
+	if (e)
+		snprintf(event_text(c, e), TEXT_MAX, "pmp: %s %s", worker_name(w, name, sizeof(name)), how);
+	pmp_workers_remove(&c->workers, w->id);
+}
+
 /* A connected worker's connection dropped (its node died, the network failed, or its
  * process was killed: then the pidfd tells too). Its tasks are lost now, its process is
  * told to end; its exit, when it comes, is the usual one. */
@@ -406,6 +416,8 @@ static void connection_lost(pmp_controller *c, struct pmp_wk *w)
 	lose_tasks(c, w, 0, why);
 	if (w->pid > 0)
 		kill(-w->pid, SIGTERM); /* srun forwards it and ends the step */
+	else
+		external_gone(c, w, "lost its connection");
 }
 
 /* A connected worker's connection dropped. Its process may be ending (then its exit says
@@ -417,6 +429,10 @@ static void handle_disconnect(pmp_controller *c, int fd)
 		struct pmp_wk *w = c->workers.slots[i];
 		if (w && w->fd == fd && w->state != PMP_W_STARTING) {
 			w->fd = -1;
+			if (w->pid <= 0 && !w->inflight.len) {
+				external_gone(c, w, w->state == PMP_W_STOPPING ? "disconnected" : "lost its connection");
+				return;
+			}
 			if (!w->disconnected && !w->exit_seen && w->inflight.len) {
 				w->disconnected = true;
 				lag_deadline(&w->lost_at);
@@ -570,9 +586,13 @@ static bool shutdown_turn(pmp_controller *c)
 		/* Past the grace period: SIGTERM (srun forwards it and ends the step), then,
 		 * a grace period later, SIGKILL. To the process group: mpiexec's ranks too. */
 		int sig = c->signalled++ == 0 ? SIGTERM : SIGKILL;
-		for (size_t i = 0; i < c->workers.cap; i++)
-			if (c->workers.slots[i])
-				kill(-c->workers.slots[i]->pid, sig);
+		for (size_t i = 0; i < c->workers.cap; i++) {
+			struct pmp_wk *w = c->workers.slots[i];
+			if (w && w->pid > 0)
+				kill(-w->pid, sig);
+			else if (w) /* not ours to signal: stop waiting for it */
+				external_gone(c, w, "did not disconnect in time");
+		}
 		c->deadline.tv_sec += (time_t)c->cfg.shutdown_grace;
 	}
 	return c->workers.live == 0;
@@ -846,6 +866,28 @@ int pmp_controller_add_workers(pmp_controller *c, pmp_spec *spec, int n, char *e
 	pthread_mutex_unlock(&c->lock);
 	wake(c);
 	return 0;
+}
+
+int32_t pmp_controller_expect_workers(pmp_controller *c, int n, char *err, size_t errlen)
+{
+	int32_t first = -1;
+	pthread_mutex_lock(&c->lock);
+	if (c->stopping || c->broken) {
+		refuse(c, err, errlen);
+		pthread_mutex_unlock(&c->lock);
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		struct pmp_wk *w = pmp_workers_add(&c->workers, NULL, false);
+		if (!w) {
+			pthread_mutex_unlock(&c->lock);
+			return pmp_err(err, errlen, "pmp: out of memory");
+		}
+		if (first < 0)
+			first = w->id;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return first;
 }
 
 static pmp_msg *msg_from_frames(const pmp_frame *frames, size_t n)

@@ -287,6 +287,24 @@ static PyObject *controller_add_workers(ControllerObject *self, PyObject *args)
 	Py_RETURN_NONE;
 }
 
+static PyObject *controller_expect_workers(ControllerObject *self, PyObject *arg)
+{
+	char err[PMP_ERR_MAX];
+	long n = PyLong_AsLong(arg);
+	if ((n == -1 && PyErr_Occurred()) || check_open(self) < 0)
+		return NULL;
+	if (n < 0 || n > INT_MAX) {
+		PyErr_SetString(PyExc_ValueError, "expect_workers needs a count >= 0");
+		return NULL;
+	}
+	int32_t first = pmp_controller_expect_workers(self->ctl, (int)n, err, sizeof(err));
+	if (first < 0 && n > 0) {
+		PyErr_SetString(core_state_of(Py_TYPE(self))->error, err);
+		return NULL;
+	}
+	return PyLong_FromLong(first);
+}
+
 static PyObject *controller_set_init(ControllerObject *self, PyObject *frames)
 {
 	frames_view fv;
@@ -419,6 +437,8 @@ static PyMethodDef controller_methods[] = {
 	{"add_workers", (PyCFunction)controller_add_workers, METH_VARARGS,
 	 "add_workers(spec, n): start n long-lived workers, replaced when they die."},
 	{"set_init", (PyCFunction)controller_set_init, METH_O, "set_init(frames): sent to each long-lived worker first."},
+	{"expect_workers", (PyCFunction)controller_expect_workers, METH_O,
+	 "expect_workers(n) -> first id: n long-lived workers started by someone else (static mode)."},
 	{"set_capacity", (PyCFunction)controller_set_capacity, METH_O, "set_capacity(cores): for per-task workers."},
 	{"submit", (PyCFunction)controller_submit, METH_VARARGS,
 	 "submit(task_id, frames, spec=None): queue a task (frames are copied)."},

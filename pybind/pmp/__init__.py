@@ -7,6 +7,8 @@
 from .errors import BrokenExecutor, RemoteError, RemoteTraceback, WorkerLost
 from .executor import Executor, Future
 from .pool import MPISpawnPool, Pool
+from .static import MPIExecutor, MPIPool
 
-__all__ = ["Executor", "Future", "Pool", "MPISpawnPool", "BrokenExecutor", "RemoteError", "RemoteTraceback", "WorkerLost"]
+__all__ = ["Executor", "Future", "Pool", "MPISpawnPool", "MPIExecutor", "MPIPool", "BrokenExecutor", "RemoteError",
+           "RemoteTraceback", "WorkerLost"]
 __version__ = "0.1.0"

@@ -146,17 +146,21 @@ class Executor(concurrent.futures.Executor):
         with _live_lock:
             _live.add(self._core)
         try:
-            if self._block_allocation:
-                if init_function is not None:
-                    self._core.set_init(_serialize.dumps(init_function))
-                for node, count in self._backend.worker_groups(self._resources, self._max_workers):
-                    self._core.add_workers(self._spec(self._resources, node), count)
-            else:
-                # Per-task workers run side by side while their CPUs fit the executor's.
-                self._core.set_capacity(self._max_cores * threads_per_core)
+            if init_function is not None:
+                self._core.set_init(_serialize.dumps(init_function))
+            self._start_workers()
         except BaseException:
             self._stop_core(wait=True)
             raise
+
+    def _start_workers(self):
+        """Long-lived workers now (block allocation), or room for per-task ones."""
+        if self._block_allocation:
+            for node, count in self._backend.worker_groups(self._resources, self._max_workers):
+                self._core.add_workers(self._spec(self._resources, node), count)
+        else:
+            # Per-task workers run side by side while their CPUs fit the executor's.
+            self._core.set_capacity(self._max_cores * self._resources.threads_per_core)
 
     @property
     def max_workers(self):

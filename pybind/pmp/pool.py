@@ -130,6 +130,8 @@ class Pool:
     waits for those.
     """
 
+    _executor_class = Executor  # static mode (pmp.MPIPool) puts its own here
+
     def __init__(self, processes=None, initializer=None, initargs=(), maxtasksperchild=None, context=None, *,
                  backend="auto", ranks_per_task=_config.ONE, **executor_kwargs):
         self._state = INIT
@@ -156,7 +158,7 @@ class Pool:
         self._initargs = initargs
         self._task_init = init if per_task else None  # run by each task in its fresh worker
         self._ranks = ranks_per_task
-        self._executor = Executor(
+        self._executor = self._executor_class(
             max_workers=processes, cores_per_worker=ranks_per_task, backend=backend, block_allocation=not per_task,
             init_function=functools.partial(_run_initializer, *init) if init and not per_task else None,
             **executor_kwargs)

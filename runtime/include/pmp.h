@@ -105,6 +105,11 @@ const char *pmp_controller_secret(const pmp_controller *c);
 /* Start n long-lived workers of spec: they serve any task submitted without a spec and
  * are replaced when they die (block allocation). */
 int pmp_controller_add_workers(pmp_controller *c, pmp_spec *spec, int n, char *err, size_t errlen);
+/* Register n long-lived workers that something else starts (static mode: the other ranks
+ * of an MPI job, or the other tasks of a step, connect with PMP_WORKER_ID = the first id +
+ * 0..n-1, the endpoint and the secret). Neither started nor replaced by the controller: a
+ * lost one is gone. Returns the first id, or -1 with err. */
+int32_t pmp_controller_expect_workers(pmp_controller *c, int n, char *err, size_t errlen);
 /* Frames every long-lived worker receives before its first task (e.g. an init function). */
 int pmp_controller_set_init(pmp_controller *c, const pmp_frame *frames, size_t n, char *err, size_t errlen);
 /* Cores available to per-task workers at once (default: unlimited). */
