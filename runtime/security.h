@@ -1,10 +1,10 @@
 /* Who may talk to a controller: every executor makes its own secret, and a worker gets it
  * in its environment (PMP_SECRET; through Slurm's authenticated launch for srun steps,
- * never on a command line). Over TCP the secret is a CURVE client key pair the
- * controller's ZAP handler alone accepts, and the traffic is encrypted; over ipc:// (a
- * private 0700 directory on the controller's node) it is a token checked by ZAP in the
- * PLAIN handshake, which costs nothing per message. A peer without the secret does not
- * complete the handshake: none of its messages reaches the controller. */
+ * never on a command line). By default the secret is a token the controller's ZAP
+ * handler checks in the (PLAIN) handshake, which costs nothing per message; with CURVE it
+ * is a client key pair only that ZAP handler accepts, and the traffic is encrypted. A
+ * peer without the secret does not complete the handshake: none of its messages reaches
+ * the controller. */
 #ifndef PMP_SECURITY_H
 #define PMP_SECURITY_H
 

@@ -180,7 +180,8 @@ def text(meta, records, targets_, statuses):
     load = max(meta["load_before"], meta.get("load_after", 0))
     if load > meta["cpus"]:
         parts.append(f"WARNING: load average {load:.1f} on {meta['cpus']} CPUs during this run: other work "
-                     f"shares the machine and the numbers are noisy (try --rounds 3)")
+                     f"shares the machine and the numbers are noisy"
+                     + (" (--rounds 3 takes medians over 3 round-robin rounds)" if meta["rounds"] == 1 else ""))
     parts += ["", table(measurement_rows(meta, records), ("workload", "executor", "value", "pmp / it")), ""]
     target_rows = [(t["target"], fmt(t["pmp"]) + f" {t['unit']}",
                     fmt(t["reference"]) + f" {t['unit']}" if t["reference"] is not None else "-",

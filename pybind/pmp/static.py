@@ -104,8 +104,11 @@ class MPIExecutor(Executor):
         if hello is None:
             raise RuntimeError("pmp: task 0 could not start the static executor (see its error)")
         endpoint, secret, first = hello
-        os.environ["PMP_SECRET"] = secret  # read (and removed) by the worker's connect
-        worker = _core.Worker(endpoint, first + self._rank - 1)
+        os.environ["PMP_SECRET"] = secret  # what the worker's connect reads
+        try:
+            worker = _core.Worker(endpoint, first + self._rank - 1)
+        finally:
+            os.environ.pop("PMP_SECRET", None)
         try:
             serve_serial(worker)
         finally:

@@ -118,6 +118,7 @@ def main():
     try:
         if comm is None or comm.Get_rank() == 0:
             worker = _core.Worker()
+        os.environ.pop("PMP_SECRET", None)  # connected: the tasks' code has no business with it
         if comm is not None and comm.Get_size() > 1:
             serve_mpi(comm, worker)
         else:

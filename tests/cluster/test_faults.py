@@ -168,7 +168,7 @@ def test_hostile_peer_on_the_endpoint(slurm, fault_times):
         """)
     scheme, replies, ran, still, seconds = result
     fault_times["hostile peers (4 socket types) -> ignored"] = seconds
-    assert scheme == "tcp"  # CURVE over TCP on the Slurm backend
+    assert scheme == "tcp"  # the Slurm backend's TCP endpoint, token-checked
     assert replies == [0, 0, 0, 0]
     assert ran is False
     assert still == 4

@@ -16,8 +16,8 @@ SCRIPT = textwrap.dedent("""\
     with pmp.MPIExecutor() as exe:
         exe.workers_exit()
         nodes = sorted(set(exe.map(where, range(6))))
-        print(repr(("main", main, os.environ["SLURMD_NODENAME"], nodes)), flush=True)
-    print(repr(("after", main)), flush=True)
+        print("RESULT", repr(("main", main, os.environ["SLURMD_NODENAME"], nodes)), flush=True)
+    print("RESULT", repr(("after", main)), flush=True)
     """)
 
 
@@ -26,7 +26,7 @@ def test_static_mode_over_two_nodes(slurm):
     script.write_text(SCRIPT)
     proc = slurm.run("srun", "-N2", "-n3", "--mpi=pmix", "--pmp-static", PYTHON, script)
     assert proc.returncode == 0, proc.stderr
-    lines = [ast.literal_eval(line) for line in proc.stdout.splitlines() if line.startswith("(")]
+    lines = [ast.literal_eval(line[len("RESULT "):]) for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     main = [line for line in lines if line[0] == "main"]
     assert len(main) == 1
     _, marked_main, node, nodes = main[0]

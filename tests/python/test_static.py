@@ -18,12 +18,12 @@ SCRIPT = textwrap.dedent("""\
         assert exe.is_main()
         results = list(exe.map(where, range(8)))
         batch = exe.submit_batch(where, iter(range(3)))
-        print(repr(("main", [r for r, _ in results], len({p for _, p in results}),
-                    [f.result()[0] for f in batch])), flush=True)
-    print(repr(("after", os.getpid())), flush=True)
+        print("RESULT", repr(("main", [r for r, _ in results], len({p for _, p in results}),
+                              [f.result()[0] for f in batch])), flush=True)
+    print("RESULT", repr(("after", os.getpid())), flush=True)
     with pmp.MPIPool() as pool:
         pool.workers_exit()
-        print(repr(("pool", pool.map(abs, [-1, -2, -3]), pool.is_main())), flush=True)
+        print("RESULT", repr(("pool", pool.map(abs, [-1, -2, -3]), pool.is_main())), flush=True)
     """)
 
 
@@ -35,7 +35,7 @@ def run(tmp_path, n):
     proc = subprocess.run(["mpiexec", "-n", str(n), "--oversubscribe", sys.executable, str(script)],
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    return [ast.literal_eval(line) for line in proc.stdout.splitlines() if line.startswith("(")]
+    return [ast.literal_eval(line[len("RESULT "):]) for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
 
 
 def test_three_ranks_under_mpiexec(tmp_path):
