@@ -59,28 +59,33 @@ static int check_open(WorkerObject *self)
 	return -1;
 }
 
+/* The next request, with the GIL released while waiting; a signal handler may raise. */
+static int recv_request(WorkerObject *self, pmp_request *req)
+{
+	char err[PMP_ERR_MAX];
+	int rc;
+	for (;;) {
+		Py_BEGIN_ALLOW_THREADS
+		rc = pmp_worker_recv(self->w, req, err, sizeof(err));
+		Py_END_ALLOW_THREADS
+		if (rc == 0)
+			return 0;
+		if (PyErr_CheckSignals() < 0)
+			return -1;
+		if (strcmp(err, "pmp: interrupted") != 0) {
+			PyErr_SetString(core_state_of(Py_TYPE(self))->error, err);
+			return -1;
+		}
+	}
+}
+
 static PyObject *worker_recv(WorkerObject *self, PyObject *unused)
 {
 	pmp_request req;
-	char err[PMP_ERR_MAX];
-	int rc;
 	(void)unused;
 
-	if (check_open(self) < 0)
+	if (check_open(self) < 0 || recv_request(self, &req) < 0)
 		return NULL;
-	for (;;) {
-		Py_BEGIN_ALLOW_THREADS
-		rc = pmp_worker_recv(self->w, &req, err, sizeof(err));
-		Py_END_ALLOW_THREADS
-		if (rc == 0)
-			break;
-		if (PyErr_CheckSignals() < 0) /* a signal handler raised: e.g. KeyboardInterrupt */
-			return NULL;
-		if (strcmp(err, "pmp: interrupted") != 0) {
-			PyErr_SetString(core_state_of(Py_TYPE(self))->error, err);
-			return NULL;
-		}
-	}
 	PyObject *msg = Py_None;
 	if (req.msg) {
 		msg = core_message_new(core_state_of(Py_TYPE(self)), req.msg);
@@ -115,26 +120,6 @@ static PyObject *worker_send(WorkerObject *self, PyObject *args)
 		return NULL;
 	}
 	Py_RETURN_NONE;
-}
-
-/* recv() without building a tuple: the request, with the GIL released while waiting. */
-static int recv_request(WorkerObject *self, pmp_request *req)
-{
-	char err[PMP_ERR_MAX];
-	int rc;
-	for (;;) {
-		Py_BEGIN_ALLOW_THREADS
-		rc = pmp_worker_recv(self->w, req, err, sizeof(err));
-		Py_END_ALLOW_THREADS
-		if (rc == 0)
-			return 0;
-		if (PyErr_CheckSignals() < 0)
-			return -1;
-		if (strcmp(err, "pmp: interrupted") != 0) {
-			PyErr_SetString(core_state_of(Py_TYPE(self))->error, err);
-			return -1;
-		}
-	}
 }
 
 static int send_answer(WorkerObject *self, uint64_t task, PyObject *answer)
