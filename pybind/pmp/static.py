@@ -17,7 +17,6 @@ import socket
 from . import _core
 from .executor import Executor
 from .pool import Pool
-from .worker import serve_serial
 
 
 class _WorkersExit(BaseException):
@@ -103,6 +102,7 @@ class MPIExecutor(Executor):
         self._core = None
         if hello is None:
             raise RuntimeError("pmp: task 0 could not start the static executor (see its error)")
+        from .worker import serve_serial  # not at import: `python -m pmp.worker` runs that module itself
         endpoint, secret, first = hello
         os.environ["PMP_SECRET"] = secret  # what the worker's connect reads
         try:
