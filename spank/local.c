@@ -49,8 +49,14 @@ int pmp_local_init(struct pmp_state *s, int argc, char *const argv[])
 		return -1;
 	if (!a.ntasks && (set(s, "SLURM_NTASKS", "1") < 0 || set(s, "SLURM_NPROCS", "1") < 0))
 		return -1;
-	if (!a.ntasks && !a.nodes && set(s, "SLURM_NNODES", "1") < 0)
-		return -1;
+	if (!a.ntasks && !a.nodes) {
+		/* srun also reads the job's node count as its default: one task on a two-node
+		 * job would draw a warning. The task gets the job's count back (remote.c). */
+		const char *job_nodes = getenv("SLURM_JOB_NUM_NODES");
+		if (set(s, "SLURM_NNODES", "1") < 0 ||
+		    (job_nodes && (set(s, PMP_JOB_NODES_VAR, job_nodes) < 0 || set(s, "SLURM_JOB_NUM_NODES", "1") < 0)))
+			return -1;
+	}
 	return 0;
 }
 

@@ -22,6 +22,9 @@ enum pmp_role {
 /* Set by srun (local context) for slurmstepd: the step's --pmp-* options come from the
  * enclosing sbatch/salloc, not from its own command line. */
 #define PMP_INHERITED_VAR "PMP_INHERITED"
+/* Set by srun for slurmstepd: the job's node count, while srun's own SLURM_JOB_NUM_NODES
+ * says 1 so that a one-task controller step draws no warning. */
+#define PMP_JOB_NODES_VAR "PMP_JOB_NUM_NODES"
 
 struct pmp_state {
 	struct pmp_config cfg;

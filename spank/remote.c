@@ -179,6 +179,13 @@ int pmp_remote_user_init(struct pmp_state *s, spank_t sp)
 	if (pmp_each_option_var(s, set_option_var, &e) < 0 ||
 	    set_var(&e, "PMP_ROLE", pmp_role_name(s->role)) < 0)
 		return 0;
+	if (s->role == PMP_ROLE_CONTROLLER) {
+		char nodes[32];
+		if (spank_getenv(sp, PMP_JOB_NODES_VAR, nodes, sizeof(nodes)) == ESPANK_SUCCESS) {
+			spank_unsetenv(sp, PMP_JOB_NODES_VAR); /* srun's note: the job's real count */
+			set_var(&e, "SLURM_JOB_NUM_NODES", nodes);
+		}
+	}
 	if (s->role == PMP_ROLE_CONTROLLER || s->role == PMP_ROLE_INHERITED)
 		return 0;
 

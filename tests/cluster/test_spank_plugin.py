@@ -117,6 +117,7 @@ def test_controller_step_runs_once_and_leaves_the_cpus_to_workers(slurm):
         """))
     proc = slurm.run("salloc", "-N2", "-n4", "bash", script)
     assert proc.returncode == 0, proc.stderr
+    assert "Warning" not in proc.stderr, proc.stderr  # no "can't run 1 processes on 2 nodes"
     tasks = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     assert len(tasks) == 2  # once per srun, also with -n4 given explicitly
     for t in tasks:
@@ -125,6 +126,7 @@ def test_controller_step_runs_once_and_leaves_the_cpus_to_workers(slurm):
         assert env["PMP_WORKERS"] == "4"
         assert env["PMP_ROLE"] == "controller"
         assert "PMP_CPUS" not in env and "OMP_NUM_THREADS" not in env  # workers are bound in their own steps
+        assert "PMP_JOB_NUM_NODES" not in env
 
 
 def test_each_task_bound_to_its_own_cpus(slurm):

@@ -478,6 +478,7 @@ static void test_remote_affinity_failures(void **st)
 static void clear_srun_env(void)
 {
 	const char *vars[] = {"SLURM_OVERLAP", "SLURM_NTASKS", "SLURM_NPROCS", "SLURM_NNODES", "PMP_INHERITED",
+			      "SLURM_JOB_NUM_NODES", "PMP_JOB_NUM_NODES",
 			      "SLURM_SPANK__SLURM_SPANK_OPTION_pmp_pmp_workers"};
 	for (size_t i = 0; i < sizeof(vars) / sizeof(*vars); i++)
 		unsetenv(vars[i]);
@@ -495,7 +496,28 @@ static void test_srun_shapes_a_controller_step(void **st)
 	assert_string_equal(getenv("SLURM_NTASKS"), "1");
 	assert_string_equal(getenv("SLURM_NNODES"), "1");
 	assert_null(getenv("PMP_INHERITED"));
+	assert_null(getenv("PMP_JOB_NUM_NODES")); /* outside an allocation: nothing to keep */
 	clear_srun_env();
+
+	setenv("SLURM_JOB_NUM_NODES", "2", 1); /* inside a two-node allocation */
+	fake_reset(S_CTX_LOCAL);
+	fake.srun_argv = argv;
+	assert_int_equal(slurm_spank_init(FAKE_SP, 0, NULL), 0);
+	assert_string_equal(getenv("SLURM_JOB_NUM_NODES"), "1");
+	assert_string_equal(getenv("PMP_JOB_NUM_NODES"), "2");
+	clear_srun_env();
+}
+
+static void test_remote_controller_gets_the_jobs_node_count_back(void **st)
+{
+	(void)st;
+	const char *opts[] = {"pmp-workers", "2", NULL};
+	fake_reset(S_CTX_REMOTE);
+	fake_setenv("SLURM_JOB_NUM_NODES", "1");
+	fake_setenv("PMP_JOB_NUM_NODES", "2");
+	remote_step(opts, 1);
+	assert_string_equal(fake_getenv("SLURM_JOB_NUM_NODES"), "2");
+	assert_null(fake_getenv("PMP_JOB_NUM_NODES"));
 }
 
 static void test_srun_keeps_explicit_geometry(void **st)
@@ -613,6 +635,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_srun_marks_options_inherited_from_sbatch, teardown),
 		cmocka_unit_test_teardown(test_remote_inherited_options_give_variables_only, teardown),
 		cmocka_unit_test_teardown(test_remote_controller_runs_the_script_once, teardown),
+		cmocka_unit_test_teardown(test_remote_controller_gets_the_jobs_node_count_back, teardown),
 	};
 	return cmocka_run_group_tests_name("plugin", tests, NULL, NULL);
 }
