@@ -6,8 +6,13 @@ import sys
 import textwrap
 
 SCRIPT = textwrap.dedent("""\
-    import os, time
+    import os, sys, time
     import pmp
+
+    def report(*what):
+        # one file per rank and line: mpiexec interleaves the ranks' stdout
+        with open(os.path.join(sys.argv[1], f"{what[0]}-{os.getpid()}"), "w") as f:
+            f.write(repr(what))
 
     def where(i):
         time.sleep(0.2)  # so that both workers get tasks
@@ -18,12 +23,11 @@ SCRIPT = textwrap.dedent("""\
         assert exe.is_main()
         results = list(exe.map(where, range(8)))
         batch = exe.submit_batch(where, iter(range(3)))
-        print("RESULT", repr(("main", [r for r, _ in results], len({p for _, p in results}),
-                              [f.result()[0] for f in batch])), flush=True)
-    print("RESULT", repr(("after", os.getpid())), flush=True)
+        report("main", [r for r, _ in results], len({p for _, p in results}), [f.result()[0] for f in batch])
+    report("after", os.getpid())
     with pmp.MPIPool() as pool:
         pool.workers_exit()
-        print("RESULT", repr(("pool", pool.map(abs, [-1, -2, -3]), pool.is_main())), flush=True)
+        report("pool", pool.map(abs, [-1, -2, -3]), pool.is_main())
     """)
 
 
@@ -32,10 +36,12 @@ def run(tmp_path, n):
     script.write_text(SCRIPT)
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    proc = subprocess.run(["mpiexec", "-n", str(n), "--oversubscribe", sys.executable, str(script)],
+    out = tmp_path / "reports"
+    out.mkdir()
+    proc = subprocess.run(["mpiexec", "-n", str(n), "--oversubscribe", sys.executable, str(script), str(out)],
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    return [ast.literal_eval(line[len("RESULT "):]) for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    return [ast.literal_eval(p.read_text()) for p in sorted(out.iterdir())]
 
 
 def test_three_ranks_under_mpiexec(tmp_path):
