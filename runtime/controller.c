@@ -330,16 +330,10 @@ static void handle_message(pmp_controller *c, pmp_msg *m)
 		task_result(c, w, &h, m);
 }
 
-/* The first unanswered task of a worker was running: it is lost; those behind it never
- * started and go back to the front of their queue, in order. */
-static void lose_tasks(pmp_controller *c, struct pmp_wk *w, int status, const char *why)
+/* A worker's tasks that never started go back to the front of their queue, in order. */
+static void requeue_tasks(pmp_controller *c, struct pmp_wk *w)
 {
-	char text[TEXT_MAX];
-	struct pmp_task *t = pmp_taskq_pop(&w->inflight);
-	if (t) {
-		snprintf(text, sizeof(text), "%s while running task %llu", why, (unsigned long long)t->id);
-		fail_task(c, t, PMP_EVENT_TASK_LOST, w->id, status, text);
-	}
+	struct pmp_task *t;
 	while ((t = w->inflight.tail)) {
 		pmp_taskq_remove(&w->inflight, t);
 		t->worker = -1;
@@ -348,13 +342,25 @@ static void lose_tasks(pmp_controller *c, struct pmp_wk *w, int status, const ch
 	}
 }
 
+/* The first unanswered task of a worker was running: it is lost; those behind it never
+ * started and are queued again. */
+static void lose_tasks(pmp_controller *c, struct pmp_wk *w, int status, const char *why)
+{
+	char text[TEXT_MAX];
+	struct pmp_task *t = pmp_taskq_pop(&w->inflight);
+	if (t) {
+		snprintf(text, sizeof(text), "%s while running task %llu", why, (unsigned long long)t->id);
+		fail_task(c, t, PMP_EVENT_TASK_LOST, w->id, status, text);
+	}
+	requeue_tasks(c, w);
+}
+
 /* A worker process ended: its tasks are lost (or, never started, queued again). */
 static void worker_exited(pmp_controller *c, struct pmp_wk *w)
 {
 	int status = 0;
 	char how[128], name[256], text[TEXT_MAX];
 	bool started = w->state != PMP_W_STARTING;
-	struct pmp_task *t;
 
 	while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
 		;
@@ -367,12 +373,8 @@ static void worker_exited(pmp_controller *c, struct pmp_wk *w)
 	snprintf(text, sizeof(text), "pmp: %s %s", name, how);
 	if (started)
 		lose_tasks(c, w, status, text);
-	while ((t = w->inflight.tail)) { /* never connected: its task waits for another */
-		pmp_taskq_remove(&w->inflight, t);
-		t->worker = -1;
-		t->sent = false;
-		pmp_taskq_push_front(queue_of(c, t), t);
-	}
+	else
+		requeue_tasks(c, w); /* never connected: its task waits for another worker */
 	pmp_event *e = add_event(c, PMP_EVENT_WORKER_EXIT, 0, w->id, status);
 	if (e)
 		snprintf(event_text(c, e), TEXT_MAX, "pmp: %s %s", name, how);
