@@ -142,8 +142,20 @@ static int send_answer(WorkerObject *self, uint64_t task, PyObject *answer)
 	return rc;
 }
 
-/* The worker's loop, in C: receive (without the GIL), run(message) -> (status, frames),
- * send; init(message) for an INIT. Returns when the controller says so, or is gone. */
+/* run(message, task_id): the task id lets the worker name the task in its output. */
+static PyObject *call_run(PyObject *run, PyObject *msg, uint64_t task)
+{
+	PyObject *id = PyLong_FromUnsignedLongLong(task);
+	if (!id)
+		return NULL;
+	PyObject *argv[] = {msg, id};
+	PyObject *out = PyObject_Vectorcall(run, argv, 2, NULL);
+	Py_DECREF(id);
+	return out;
+}
+
+/* The worker's loop, in C: receive (without the GIL), run(message, task_id) -> (status,
+ * frames), send; init(message) for an INIT. Returns when the controller says so, or is gone. */
 static PyObject *worker_serve(WorkerObject *self, PyObject *args)
 {
 	PyObject *run, *init;
@@ -160,7 +172,8 @@ static PyObject *worker_serve(WorkerObject *self, PyObject *args)
 		PyObject *msg = core_message_new(st, req.msg);
 		if (!msg)
 			return NULL;
-		PyObject *out = PyObject_CallOneArg(req.kind == PMP_REQUEST_TASK ? run : init, msg);
+		PyObject *out = req.kind == PMP_REQUEST_TASK ? call_run(run, msg, req.task)
+							      : PyObject_CallOneArg(init, msg);
 		Py_DECREF(msg);
 		if (!out)
 			return NULL;
@@ -185,7 +198,8 @@ static PyMethodDef worker_methods[] = {
 	 "recv() -> (kind, task_id, last, message): blocks, without the GIL, for the next request."},
 	{"send", (PyCFunction)worker_send, METH_VARARGS, "send(task_id, status, frames): a task's result or error."},
 	{"serve", (PyCFunction)worker_serve, METH_VARARGS,
-	 "serve(run, init): loop until shutdown: run(message) -> (status, frames) for each task, init(message)."},
+	 "serve(run, init): loop until shutdown: run(message, task_id) -> (status, frames) for each task, "
+	 "init(message)."},
 	{"close", (PyCFunction)worker_close, METH_NOARGS, "Disconnect (flushing a last result, for a bounded time)."},
 	{NULL, NULL, 0, NULL},
 };

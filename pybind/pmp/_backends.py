@@ -12,13 +12,14 @@ _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 class Resources:
     """What one worker gets: MPI ranks (cores), threads per core, GPUs per core, its
-    working directory, oversubscription, and extra launcher arguments."""
+    working directory, oversubscription, extra launcher arguments, its largest message,
+    and whether it labels its output."""
 
     __slots__ = ("cores", "threads_per_core", "gpus_per_core", "cwd", "oversubscribe", "extra_args",
-                 "max_message_size")
+                 "max_message_size", "label_output")
 
     def __init__(self, cores=1, threads_per_core=1, gpus_per_core=0, cwd=None, oversubscribe=False,
-                 extra_args=(), max_message_size=None):
+                 extra_args=(), max_message_size=None, label_output=True):
         self.cores = cores
         self.threads_per_core = threads_per_core
         self.gpus_per_core = gpus_per_core
@@ -26,6 +27,7 @@ class Resources:
         self.oversubscribe = oversubscribe
         self.extra_args = tuple(extra_args)
         self.max_message_size = max_message_size
+        self.label_output = label_output
 
     def key(self):
         return tuple(getattr(self, name) for name in self.__slots__)
@@ -53,6 +55,7 @@ def worker_environment(res):
             env[name] = str(res.threads_per_core)
     env["PMP_MPI"] = "1" if res.cores > 1 else "0"
     env["PMP_MAX_MESSAGE_SIZE"] = str(res.max_message_size or 0)
+    env["PMP_LABEL_OUTPUT"] = "1" if res.label_output else "0"
     for name in ("PMP_ROLE", "PMP_WORKERS", "PMP_STATIC", "PMP_MAIN", "PMP_CPUS", "PMP_GPUS"):
         env.pop(name, None)  # the controller's, not the worker's
     return env

@@ -74,13 +74,15 @@ class Executor(concurrent.futures.Executor):
     refresh_rate: accepted for compatibility with pympipool; pmp does not poll.
     max_message_size: largest task or result, in bytes (pickled, buffers included);
         larger ones are refused with a clear error. None: no limit.
+    label_output: prefix every line the workers print (stdout and stderr, C code and
+        subprocesses included) with `[worker W, task T] `.
     """
 
     def __init__(self, max_workers=None, max_cores=None, cores_per_worker=_config.ONE,
                  threads_per_core=_config.ONE, gpus_per_worker=_config.ZERO, oversubscribe=False,
                  cwd=None, hostname_localhost=False, backend="auto", block_allocation=False,
                  init_function=None, command_line_argument_lst=(), disable_dependencies=False,
-                 refresh_rate=0.01, max_message_size=None):
+                 refresh_rate=0.01, max_message_size=None, label_output=True):
         cores_per_worker = _config.given_or_env(cores_per_worker, "PMP_CORES_PER_WORKER", 1)
         threads_per_core = _config.given_or_env(threads_per_core, "PMP_THREADS_PER_CORE", 1)
         gpus_per_worker = _config.given_or_env(gpus_per_worker, "PMP_GPUS_PER_WORKER", 0)
@@ -119,7 +121,7 @@ class Executor(concurrent.futures.Executor):
                              f"cores_per_worker={cores_per_worker}: each MPI rank gets the same number of GPUs")
         self._resources = _backends.Resources(cores_per_worker, threads_per_core,
                                               gpus_per_worker // cores_per_worker, cwd, oversubscribe,
-                                              command_line_argument_lst, max_message_size)
+                                              command_line_argument_lst, max_message_size, bool(label_output))
         self._max_message_size = max_message_size
         self._block_allocation = bool(block_allocation)
         self._disable_dependencies = bool(disable_dependencies)
@@ -273,7 +275,8 @@ class Executor(concurrent.futures.Executor):
             resource_dict.get("gpus_per_core", base.gpus_per_core),
             resource_dict.get("cwd", base.cwd),
             resource_dict.get("openmpi_oversubscribe", base.oversubscribe),
-            base.extra_args + tuple(resource_dict.get("slurm_cmd_args", ())), base.max_message_size)
+            base.extra_args + tuple(resource_dict.get("slurm_cmd_args", ())), base.max_message_size,
+            base.label_output)
         for name in ("cores", "threads_per_core"):
             value = getattr(res, name)
             if not isinstance(value, int) or value < 1:

@@ -73,13 +73,28 @@ def _answer(ok, value):
     return _core.ERROR, _serialize.error_frames(value)
 
 
-def serve_serial(worker):
-    """The receive/run/send loop runs in C (pmp._core.Worker.serve); Python only runs tasks."""
+def serve_serial(worker, output=None):
+    """The receive/run/send loop runs in C (pmp._core.Worker.serve); Python only runs tasks,
+    and with output (a _output.Labeller) names each task in what it prints."""
     task = _Task()
-    worker.serve(lambda message: _answer(*task.run(message)), task.set_up)
+    if output is None:
+        worker.serve(lambda message, task_id: _answer(*task.run(message)), task.set_up)
+        return
+
+    def run(message, task_id):
+        output.begin(task_id)
+        outcome = task.run(message)
+        output.end()
+        return _answer(*outcome)
+
+    def set_up(message):
+        task.set_up(message)
+        output.end()  # what the init function printed goes out as the worker's, not a task's
+
+    worker.serve(run, set_up)
 
 
-def serve_mpi(comm, worker):
+def serve_mpi(comm, worker, output=None):
     """Every rank runs every task; rank 0 (with worker) talks to the controller."""
     task = _Task()
     rank = comm.Get_rank()
@@ -91,10 +106,16 @@ def serve_mpi(comm, worker):
         kind, task_id, last, frames = comm.bcast(request, root=0)
         if kind == _core.REQUEST_INIT:
             task.set_up(frames)
+            if output is not None:
+                output.end()
             continue
         if kind != _core.REQUEST_TASK:
             return
+        if output is not None:
+            output.begin(task_id)
         ok, value = task.run(frames)
+        if output is not None:
+            output.end()
         if not ok:  # exceptions travel as frames: not every exception pickles
             value = _serialize.error_frames(value, f"pmp: on MPI rank {rank} of {comm.Get_size()}:\n")
         outcomes = comm.gather((ok, value), root=0)
@@ -114,15 +135,22 @@ def main():
     if mpi:
         from mpi4py import MPI
         comm = MPI.COMM_WORLD
+    name = f"worker {os.environ.get('PMP_WORKER_ID', '?')}"
+    if comm is not None and comm.Get_size() > 1:
+        name += f" rank {comm.Get_rank()}"
+    output = None
+    if os.environ.get("PMP_LABEL_OUTPUT", "1") != "0":
+        from . import _output
+        output = _output.install(name)
     worker = None
     try:
         if comm is None or comm.Get_rank() == 0:
             worker = _core.Worker()
         os.environ.pop("PMP_SECRET", None)  # connected: the tasks' code has no business with it
         if comm is not None and comm.Get_size() > 1:
-            serve_mpi(comm, worker)
+            serve_mpi(comm, worker, output)
         else:
-            serve_serial(worker)
+            serve_serial(worker, output)
     except _core.Error as e:
         print(e, file=sys.stderr)
         return 1
@@ -131,6 +159,8 @@ def main():
     finally:
         if worker is not None:
             worker.close()
+        if output is not None:
+            output.close()
     return 0
 
 

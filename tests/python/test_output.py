@@ -1,0 +1,122 @@
+"""Worker output reaches the user labelled `[worker W, task T] `: stdout and stderr, from
+Python, from C (fd 1 directly) and from subprocesses; before the task's result; off with
+label_output=False. The controller runs as a subprocess so that its real stdout and
+stderr (which the workers inherit) are captured."""
+import os
+import re
+import subprocess
+import sys
+import textwrap
+
+from _pmp_testing import TIMEOUT
+
+LABEL = re.compile(r"^\[worker (\d+)(?: rank (\d+))?(?:, task (\d+))?\] (.*)$")
+
+
+def run_controller(tmp_path, body, env=None):
+    script = tmp_path / "controller.py"
+    script.write_text(textwrap.dedent(body))
+    full_env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p), **(env or {}))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=TIMEOUT,
+                          env=full_env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+TALK = """
+    import os, sys
+    import pmp
+
+    def talk(i):
+        print(f"py {i}")
+        print(f"err {i}", file=sys.stderr)
+        os.write(1, f"fd {i}\\n".encode())              # what C code does: no Python buffer
+        os.system(f"echo sh {i}")                        # a subprocess inherits the fds
+        print(f"partial {i}", end="")                   # no newline: ended for it
+        return i
+"""
+
+
+def labelled(text):
+    """[(worker, rank, task, text)] of the labelled lines; asserts every line is labelled."""
+    out = []
+    for line in text.splitlines():
+        m = LABEL.match(line)
+        assert m, f"unlabelled worker line: {line!r}"
+        worker, rank, task, rest = m.groups()
+        out.append((int(worker), rank and int(rank), task and int(task), rest))
+    return out
+
+
+def test_every_line_names_its_worker_and_task(tmp_path):
+    proc = run_controller(tmp_path, TALK + """
+    with pmp.Executor(max_workers=2, block_allocation=True, backend="local") as exe:
+        for i, r in enumerate(exe.map(talk, range(6))):
+            assert r == i
+    """)
+    out, err = labelled(proc.stdout), labelled(proc.stderr)
+    tasks = {}
+    for worker, rank, task, text in out + err:
+        kind, i = text.split()
+        assert rank is None and task is not None
+        tasks.setdefault(int(i), set()).add((worker, task))
+    assert sorted(tasks) == list(range(6))
+    assert all(len(where) == 1 for where in tasks.values()), tasks  # one label per item, on both streams
+    assert len({task for where in tasks.values() for _, task in where}) == 6  # a task id each
+    for i in range(6):
+        assert sorted(t for _, _, _, t in out if t.endswith(f" {i}")) == [f"fd {i}", f"partial {i}", f"py {i}",
+                                                                          f"sh {i}"]
+        assert [t for _, _, _, t in err if t.endswith(f" {i}")] == [f"err {i}"]
+
+
+def test_a_tasks_output_comes_before_its_result(tmp_path):
+    proc = run_controller(tmp_path, TALK + """
+    with pmp.Executor(max_workers=1, block_allocation=True, backend="local") as exe:
+        for i in range(3):
+            exe.submit(talk, i).result()
+            print(f"result {i}", flush=True)
+    """)
+    lines = [line.split("] ")[-1] for line in proc.stdout.splitlines()]
+    for i in range(3):
+        assert lines.index(f"result {i}") > max(lines.index(f"{kind} {i}") for kind in ("py", "fd", "sh", "partial"))
+
+
+def test_per_task_workers_and_init_output(tmp_path):
+    proc = run_controller(tmp_path, TALK + """
+    def init():
+        print("loading")
+        return {}
+
+    with pmp.Executor(max_workers=1, backend="local") as exe:   # a fresh worker per task
+        exe.submit(talk, 0).result()
+    with pmp.Executor(max_workers=1, block_allocation=True, init_function=init, backend="local") as exe:
+        exe.submit(talk, 1).result()
+    """)
+    out = labelled(proc.stdout)
+    assert {t for _, _, task, t in out if task is not None} == {"py 0", "fd 0", "sh 0", "partial 0", "py 1",
+                                                                  "fd 1", "sh 1", "partial 1"}
+    assert [(task, t) for _, _, task, t in out if t == "loading"] == [(None, "loading")]  # outside any task
+
+
+def test_label_output_false_leaves_output_alone(tmp_path):
+    proc = run_controller(tmp_path, TALK + """
+    with pmp.Executor(max_workers=1, block_allocation=True, backend="local", label_output=False) as exe:
+        exe.submit(talk, 0).result()
+    """)
+    assert sorted(proc.stdout.split()) == ["0", "0", "0", "0", "fd", "partial", "py", "sh"]
+    assert proc.stderr.strip() == "err 0"
+
+
+def test_mpi_workers_name_their_rank(tmp_path):
+    proc = run_controller(tmp_path, """
+    import pmp
+
+    def hello():
+        from mpi4py import MPI
+        print("rank", MPI.COMM_WORLD.Get_rank())
+
+    with pmp.Executor(max_workers=1, cores_per_worker=2, block_allocation=True, backend="local") as exe:
+        exe.submit(hello).result()
+    """)
+    out = [(rank, text) for _, rank, task, text in labelled(proc.stdout) if task is not None]
+    assert sorted(out) == [(0, "rank 0"), (1, "rank 1")]
