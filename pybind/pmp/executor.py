@@ -3,7 +3,9 @@ serial or MPI-parallel, on this machine or across a Slurm allocation."""
 import atexit
 import concurrent.futures
 import itertools
+import logging
 import os
+import shlex
 import threading
 import weakref
 from concurrent.futures._base import PENDING
@@ -11,6 +13,8 @@ from concurrent.futures._base import PENDING
 from . import _backends, _config, _core, _serialize
 from ._deps import find_futures, resolve
 from .errors import BrokenExecutor, WorkerLost
+
+log = logging.getLogger("pmp.executor")
 
 _SECURITY = {"auto": _core.SECURITY_AUTO, "curve": _core.SECURITY_CURVE, "token": _core.SECURITY_TOKEN}
 RESOURCE_KEYS = ("cores", "threads_per_core", "gpus_per_core", "cwd", "openmpi_oversubscribe", "slurm_cmd_args")
@@ -158,9 +162,12 @@ class Executor(concurrent.futures.Executor):
     def _start_workers(self):
         """Long-lived workers now (block allocation), or room for per-task ones."""
         if self._block_allocation:
+            log.info("starting %d workers (backend %s, %d cores each)", self._max_workers, self._backend.name,
+                     self._resources.cores)
             for node, count in self._backend.worker_groups(self._resources, self._max_workers):
                 self._core.add_workers(self._spec(self._resources, node), count)
         else:
+            log.info("a worker per task (backend %s), up to %d cores at once", self._backend.name, self._max_cores)
             # Per-task workers run side by side while their CPUs fit the executor's.
             self._core.set_capacity(self._max_cores * self._resources.threads_per_core)
 
@@ -254,6 +261,7 @@ class Executor(concurrent.futures.Executor):
         spec = self._specs.get(key)
         if spec is None:
             argv, env, cwd, cores = self._backend.spec_args(res, node)
+            log.debug("worker command: %s", shlex.join(argv))
             # What it takes from the capacity: its CPUs; one larger than all runs alone.
             cpus = min(cores * res.threads_per_core, self._max_cores * self._resources.threads_per_core)
             spec = self._specs[key] = self._core.spec(argv, env, cwd, cpus)
@@ -308,6 +316,9 @@ class Executor(concurrent.futures.Executor):
 
     def shutdown(self, wait=True, *, cancel_futures=False):
         with self._shutdown_lock:
+            if not self._shutdown:
+                log.info("shutting down: %d tasks left%s", len(self._futures) + len(self._waiting),
+                         ", cancelling those not started" if cancel_futures else "")
             self._shutdown = True
             pending = list(self._waiting) + list(self._futures.values()) if cancel_futures else ()
         for future in pending:
@@ -330,6 +341,7 @@ class Executor(concurrent.futures.Executor):
         self._core.close()  # no thread of the executor's is left, ZeroMQ's included
         with _live_lock:
             _live.discard(self._core)
+        log.debug("shut down: every worker has stopped")
 
     def _stop_core(self, wait):
         with self._shutdown_lock:
@@ -364,12 +376,28 @@ class Executor(concurrent.futures.Executor):
                 else:
                     future.set_exception(_serialize.load_error(message))
             elif kind in (_core.EVENT_TASK_LOST, _core.EVENT_TASK_FAILED):
+                lost = kind == _core.EVENT_TASK_LOST
+                # A lost worker has its own warning (EVENT_WORKER_EXIT); workers that cannot
+                # start fail every queued task: an error.
+                (log.info if lost else log.error)("task %d fails: %s", task, _unprefixed(text))
                 future = self._futures.pop(task, None)
                 if future is not None and future.set_running_or_notify_cancel():
                     future._pmp_cancel = future._pmp_state = None
-                    future.set_exception(WorkerLost(text) if kind == _core.EVENT_TASK_LOST else BrokenExecutor(text))
+                    future.set_exception(WorkerLost(text) if lost else BrokenExecutor(text))
             elif kind == _core.EVENT_WORKER_READY:
                 self.workers_ready += 1
+                log.debug("worker %d ready: %s", worker, text)
+            elif kind == _core.EVENT_WORKER_EXIT:
+                self._log_exit(status, text)
+
+    def _log_exit(self, status, text):
+        if status == 0 or self._core_stopping:
+            log.debug("%s", _unprefixed(text))
+        elif self._block_allocation:
+            log.warning("%s; the tasks it had not started go to other workers, and a new worker replaces it",
+                        _unprefixed(text))
+        else:
+            log.warning("%s", _unprefixed(text))
 
 
 def _deliver(executor_ref, events):
@@ -407,6 +435,10 @@ def _after(futures, then):
 
     for f in futures:
         f.add_done_callback(done)
+
+
+def _unprefixed(text):
+    return text[5:] if text.startswith("pmp: ") else text
 
 
 def _chunks(iterables, chunksize):

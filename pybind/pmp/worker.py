@@ -6,10 +6,14 @@ An MPI worker (PMP_MPI=1, started as several ranks): rank 0 talks to the control
 broadcasts each task; every rank runs it; the results are gathered in rank order into a
 list. An exception on any rank fails the task (the first failing rank's is sent)."""
 import inspect
+import logging
 import os
+import socket
 import sys
 
 from . import _core, _serialize
+
+log = logging.getLogger("pmp.worker")
 
 
 def _with_init(fn, args, kwargs, init):
@@ -146,11 +150,13 @@ def main():
     try:
         if comm is None or comm.Get_rank() == 0:
             worker = _core.Worker()
+            log.debug("%s connected: pid %d on %s", name, os.getpid(), socket.gethostname())
         os.environ.pop("PMP_SECRET", None)  # connected: the tasks' code has no business with it
         if comm is not None and comm.Get_size() > 1:
             serve_mpi(comm, worker, output)
         else:
             serve_serial(worker, output)
+        log.debug("%s done", name)
     except _core.Error as e:
         print(e, file=sys.stderr)
         return 1
