@@ -12,6 +12,7 @@ from concurrent.futures._base import PENDING
 
 from . import _backends, _config, _core, _serialize
 from ._deps import find_futures, resolve
+from ._errorlog import ErrorLog, function_name
 from .errors import BrokenExecutor, WorkerLost
 
 log = logging.getLogger("pmp.executor")
@@ -34,6 +35,7 @@ class Future(concurrent.futures.Future):
         super().__init__()
         self._pmp_cancel = None  # set while the task can still be taken back
         self._pmp_state = None   # where the task is: 1 queued, 2 on a worker, 0 neither
+        self._pmp_function = None  # its function's name, for error_log_file
 
     def cancel(self):
         with self._condition:
@@ -80,13 +82,15 @@ class Executor(concurrent.futures.Executor):
         larger ones are refused with a clear error. None: no limit.
     label_output: prefix every line the workers print (stdout and stderr, C code and
         subprocesses included) with `[worker W, task T] `.
+    error_log_file: a path; each failed task appends a record to it (time, task, worker,
+        node, function, exception, the worker's traceback).
     """
 
     def __init__(self, max_workers=None, max_cores=None, cores_per_worker=_config.ONE,
                  threads_per_core=_config.ONE, gpus_per_worker=_config.ZERO, oversubscribe=False,
                  cwd=None, hostname_localhost=False, backend="auto", block_allocation=False,
                  init_function=None, command_line_argument_lst=(), disable_dependencies=False,
-                 refresh_rate=0.01, max_message_size=None, label_output=True):
+                 refresh_rate=0.01, max_message_size=None, label_output=True, error_log_file=None):
         cores_per_worker = _config.given_or_env(cores_per_worker, "PMP_CORES_PER_WORKER", 1)
         threads_per_core = _config.given_or_env(threads_per_core, "PMP_THREADS_PER_CORE", 1)
         gpus_per_worker = _config.given_or_env(gpus_per_worker, "PMP_GPUS_PER_WORKER", 0)
@@ -126,6 +130,8 @@ class Executor(concurrent.futures.Executor):
         self._resources = _backends.Resources(cores_per_worker, threads_per_core,
                                               gpus_per_worker // cores_per_worker, cwd, oversubscribe,
                                               command_line_argument_lst, max_message_size, bool(label_output))
+        self._error_log = ErrorLog(error_log_file) if error_log_file is not None else None
+        self._worker_nodes = {}  # worker id -> its node, while it runs (error_log_file's records)
         self._max_message_size = max_message_size
         self._block_allocation = bool(block_allocation)
         self._disable_dependencies = bool(disable_dependencies)
@@ -195,6 +201,8 @@ class Executor(concurrent.futures.Executor):
             if self._shutdown:
                 raise RuntimeError("cannot schedule new futures after shutdown")
             future = Future()
+            if self._error_log is not None:
+                future._pmp_function = function_name(fn, args)
             deps = find_futures((args, kwargs))
             if not deps:
                 self._send(future, fn, args, kwargs, spec)
@@ -374,7 +382,10 @@ class Executor(concurrent.futures.Executor):
                     else:
                         future.set_result(result)
                 else:
-                    future.set_exception(_serialize.load_error(message))
+                    exc = _serialize.load_error(message)
+                    if self._error_log is not None:
+                        self._record_failure(task, future, worker, exc)
+                    future.set_exception(exc)
             elif kind in (_core.EVENT_TASK_LOST, _core.EVENT_TASK_FAILED):
                 lost = kind == _core.EVENT_TASK_LOST
                 # A lost worker has its own warning (EVENT_WORKER_EXIT); workers that cannot
@@ -383,12 +394,20 @@ class Executor(concurrent.futures.Executor):
                 future = self._futures.pop(task, None)
                 if future is not None and future.set_running_or_notify_cancel():
                     future._pmp_cancel = future._pmp_state = None
-                    future.set_exception(WorkerLost(text) if lost else BrokenExecutor(text))
+                    exc = WorkerLost(text) if lost else BrokenExecutor(text)
+                    if self._error_log is not None:
+                        self._record_failure(task, future, worker, exc)
+                    future.set_exception(exc)
             elif kind == _core.EVENT_WORKER_READY:
                 self.workers_ready += 1
+                self._worker_nodes[worker] = text.rpartition(" on ")[2]  # text: "pid PID on NODE"
                 log.debug("worker %d ready: %s", worker, text)
             elif kind == _core.EVENT_WORKER_EXIT:
+                self._worker_nodes.pop(worker, None)
                 self._log_exit(status, text)
+
+    def _record_failure(self, task, future, worker, exc):
+        self._error_log.record(task, future._pmp_function, worker, self._worker_nodes.get(worker), exc)
 
     def _log_exit(self, status, text):
         if status == 0 or self._core_stopping:
@@ -452,6 +471,9 @@ def _chunks(iterables, chunksize):
 
 def _run_chunk(fn, chunk):
     return [fn(*args) for args in chunk]
+
+
+_run_chunk._pmp_wraps_first_argument = True  # error_log_file names fn, not _run_chunk
 
 
 @atexit.register

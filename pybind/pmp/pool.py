@@ -96,6 +96,9 @@ def _call_chunk(func, chunk, star, init=None):
     return _in_namespace(func, lambda: list(map(func, chunk)))
 
 
+_call._pmp_wraps_first_argument = _call_chunk._pmp_wraps_first_argument = True  # error_log_file names func
+
+
 def _chunks(iterable, size):
     it = iter(iterable)
     while True:
@@ -122,7 +125,7 @@ class Pool:
         every call of the function runs on that many ranks (mpi4py), and its result is the
         list of the ranks' results in rank order: map returns one such list per item.
     executor_kwargs: further pmp.Executor parameters (threads_per_core, gpus_per_worker,
-        oversubscribe, cwd, command_line_argument_lst, ...).
+        oversubscribe, cwd, command_line_argument_lst, label_output, error_log_file, ...).
 
     Differences from multiprocessing: a task whose worker dies fails with pmp.WorkerLost
     (and a failing initializer fails the tasks of its worker) instead of hanging;
