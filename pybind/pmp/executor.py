@@ -10,7 +10,7 @@ import threading
 import weakref
 from concurrent.futures._base import PENDING
 
-from . import _backends, _config, _core, _serialize
+from . import _backends, _config, _core, _progress, _serialize
 from ._deps import find_futures, resolve
 from ._errorlog import ErrorLog, function_name
 from .errors import BrokenExecutor, WorkerLost
@@ -314,13 +314,24 @@ class Executor(concurrent.futures.Executor):
 
     # ---- map and shutdown ----
 
-    def map(self, fn, *iterables, timeout=None, chunksize=1):
+    def map(self, fn, *iterables, timeout=None, chunksize=1, progress=None):
+        """concurrent.futures.Executor.map; chunksize > 1 sends that many calls per task.
+        progress: a bar of the calls done; None shows it on a terminal or in Jupyter."""
         if chunksize < 1:
             raise ValueError("chunksize must be >= 1.")
-        if chunksize == 1:
-            return super().map(fn, *iterables, timeout=timeout)
-        chunks = super().map(_run_chunk, itertools.repeat(fn), _chunks(iterables, chunksize), timeout=timeout)
-        return itertools.chain.from_iterable(chunks)
+        sized = iterables and all(hasattr(it, "__len__") for it in iterables)
+        bar = _progress.bar(progress, min(map(len, iterables)) if sized else None,
+                            getattr(fn, "__name__", "pmp map"))
+        if bar is None:
+            return _map(self, fn, iterables, timeout, chunksize)
+        counting = _Counting(self, bar)
+        try:
+            results = _map(counting, fn, iterables, timeout, chunksize)
+        except BaseException:
+            bar.close()
+            raise
+        bar.finish_at(counting.calls)
+        return _progress.until_done(results, bar)
 
     def shutdown(self, wait=True, *, cancel_futures=False):
         with self._shutdown_lock:
@@ -458,6 +469,33 @@ def _after(futures, then):
 
 def _unprefixed(text):
     return text[5:] if text.startswith("pmp: ") else text
+
+
+def _map(executor, fn, iterables, timeout, chunksize):
+    """concurrent.futures.Executor.map on executor (a pmp.Executor, or a _Counting around one)."""
+    if chunksize == 1:
+        return concurrent.futures.Executor.map(executor, fn, *iterables, timeout=timeout)
+    chunks = concurrent.futures.Executor.map(executor, _run_chunk, itertools.repeat(fn),
+                                             _chunks(iterables, chunksize), timeout=timeout)
+    return itertools.chain.from_iterable(chunks)
+
+
+class _Counting:
+    """An executor for concurrent.futures.Executor.map that moves a progress bar as the
+    futures it submits finish: map itself, its ordering, timeout and cancelling, stay
+    the standard library's."""
+
+    def __init__(self, executor, bar):
+        self._executor = executor
+        self._bar = bar
+        self.calls = 0
+
+    def submit(self, fn, /, *args, **kwargs):
+        future = self._executor.submit(fn, *args, **kwargs)
+        n = len(args[1]) if fn is _run_chunk else 1
+        self.calls += n  # the total, once map has submitted everything
+        future.add_done_callback(lambda _: self._bar.update(n))
+        return future
 
 
 def _chunks(iterables, chunksize):

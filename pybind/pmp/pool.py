@@ -20,7 +20,7 @@ import warnings
 import weakref
 from multiprocessing import TimeoutError  # what multiprocessing's results raise
 
-from . import _config
+from . import _config, _progress
 from .executor import Executor
 
 __all__ = ["Pool", "MPISpawnPool", "AsyncResult", "ApplyResult", "MapResult", "IMapIterator",
@@ -126,6 +126,9 @@ class Pool:
         list of the ranks' results in rank order: map returns one such list per item.
     executor_kwargs: further pmp.Executor parameters (threads_per_core, gpus_per_worker,
         oversubscribe, cwd, command_line_argument_lst, label_output, error_log_file, ...).
+
+    map, starmap, their _async forms, imap and imap_unordered take progress=None|True|False:
+    a progress bar of the items done (None: only on a terminal or in Jupyter).
 
     Differences from multiprocessing: a task whose worker dies fails with pmp.WorkerLost
     (and a failing initializer fails the tasks of its worker) instead of hanging;
@@ -249,22 +252,22 @@ class Pool:
         self._submit(result, 0, _call, (func, args, kwds, self._task_init), chunk=False)
         return result
 
-    def map(self, func, iterable, chunksize=None):
+    def map(self, func, iterable, chunksize=None, *, progress=None):
         """[func(x) for x in iterable], the items in chunks of chunksize per task."""
-        return self._map_async(func, iterable, False, chunksize).get()
+        return self._map_async(func, iterable, False, chunksize, progress=progress).get()
 
-    def starmap(self, func, iterable, chunksize=None):
+    def starmap(self, func, iterable, chunksize=None, *, progress=None):
         """[func(*x) for x in iterable]."""
-        return self._map_async(func, iterable, True, chunksize).get()
+        return self._map_async(func, iterable, True, chunksize, progress=progress).get()
 
-    def map_async(self, func, iterable, chunksize=None, callback=None, error_callback=None):
+    def map_async(self, func, iterable, chunksize=None, callback=None, error_callback=None, *, progress=None):
         """An AsyncResult of map(); callback gets the whole list, error_callback the first exception."""
-        return self._map_async(func, iterable, False, chunksize, callback, error_callback)
+        return self._map_async(func, iterable, False, chunksize, callback, error_callback, progress)
 
-    def starmap_async(self, func, iterable, chunksize=None, callback=None, error_callback=None):
-        return self._map_async(func, iterable, True, chunksize, callback, error_callback)
+    def starmap_async(self, func, iterable, chunksize=None, callback=None, error_callback=None, *, progress=None):
+        return self._map_async(func, iterable, True, chunksize, callback, error_callback, progress)
 
-    def _map_async(self, func, iterable, star, chunksize=None, callback=None, error_callback=None):
+    def _map_async(self, func, iterable, star, chunksize=None, callback=None, error_callback=None, progress=None):
         self._check_running()
         if not hasattr(iterable, "__len__"):
             iterable = list(iterable)
@@ -277,27 +280,34 @@ class Pool:
         if len(iterable) == 0:
             chunksize = 0
         result = MapResult(self, chunksize, len(iterable), callback, error_callback)
+        bar = _progress.bar(progress, len(iterable), getattr(func, "__name__", "pmp map")) if chunksize else None
+        if bar is not None:
+            bar.finish_at(len(iterable))  # closes when the last chunk is done
         if chunksize:
             for i, chunk in enumerate(_chunks(iterable, chunksize)):
-                self._submit(result, i, _call_chunk, (func, chunk, star, self._task_init), chunk=True)
+                self._submit(result, i, _call_chunk, (func, chunk, star, self._task_init), chunk=True,
+                             on_done=bar and functools.partial(bar.update, len(chunk)))
         return result
 
-    def imap(self, func, iterable, chunksize=1):
+    def imap(self, func, iterable, chunksize=1, *, progress=None):
         """An iterator of func(x) for x in iterable, in order, as they come: the input is
         consumed as the workers progress. next(timeout) raises TimeoutError (chunksize 1)."""
-        return self._imap(func, iterable, chunksize, IMapIterator, "Chunksize must be 1+, not {0:n}")
+        return self._imap(func, iterable, chunksize, IMapIterator, "Chunksize must be 1+, not {0:n}", progress)
 
-    def imap_unordered(self, func, iterable, chunksize=1):
+    def imap_unordered(self, func, iterable, chunksize=1, *, progress=None):
         """As imap, in the order the results arrive."""
-        return self._imap(func, iterable, chunksize, IMapUnorderedIterator, "Chunksize must be 1+, not {0!r}")
+        return self._imap(func, iterable, chunksize, IMapUnorderedIterator, "Chunksize must be 1+, not {0!r}",
+                          progress)
 
-    def _imap(self, func, iterable, chunksize, kind, message):
+    def _imap(self, func, iterable, chunksize, kind, message, progress=None):
         self._check_running()
         if chunksize != 1 and chunksize < 1:
             raise ValueError(message.format(chunksize))
         result = kind(self)
         room = threading.Semaphore(_IMAP_AHEAD * self._processes)
-        feeder = threading.Thread(target=self._feed, args=(result, func, iterable, chunksize, room),
+        total = len(iterable) if hasattr(iterable, "__len__") else None
+        bar = _progress.bar(progress, total, getattr(func, "__name__", "pmp imap"))
+        feeder = threading.Thread(target=self._feed, args=(result, func, iterable, chunksize, room, bar),
                                   name="pmp.Pool imap", daemon=True)
         with self._lock:
             self._feeders[feeder] = room
@@ -306,9 +316,10 @@ class Pool:
             return result
         return (item for chunk in result for item in chunk)
 
-    def _feed(self, result, func, iterable, chunksize, room):
+    def _feed(self, result, func, iterable, chunksize, room, bar=None):
         """An imap's input to tasks, at most _IMAP_AHEAD per worker unfinished at a time."""
         i = -1
+        items_fed = 0
         try:
             try:
                 items = iter(iterable) if chunksize == 1 else _chunks(iterable, chunksize)
@@ -316,16 +327,21 @@ class Pool:
                     room.acquire()
                     if self._flags.terminated:
                         return
+                    n = 1 if chunksize == 1 else len(item)
+                    items_fed += n
+                    on_done = room.release if bar is None else functools.partial(_release_and_count, room, bar, n)
                     if chunksize == 1:
-                        self._submit(result, i, _call, (func, (item,), {}, self._task_init), False, room.release)
+                        self._submit(result, i, _call, (func, (item,), {}, self._task_init), False, on_done)
                     else:
-                        self._submit(result, i, _call_chunk, (func, item, False, self._task_init), True,
-                                     room.release)
+                        self._submit(result, i, _call_chunk, (func, item, False, self._task_init), True, on_done)
             except Exception as e:  # the input failed: so does the result in its place
                 i += 1
                 self._outcomes.put((result, i, False, e))
             result._set_length(i + 1)
         finally:
+            if bar is not None:
+                bar.finish_at(items_fed)  # closes once the tasks fed are done
+
             with self._lock:
                 self._feeders.pop(threading.current_thread(), None)
                 self._stop_executor_if_done()
@@ -403,6 +419,11 @@ class MPISpawnPool(Pool):
                  ranks_per_task, backend="auto", **executor_kwargs):
         super().__init__(processes, initializer, initargs, maxtasksperchild, context, backend=backend,
                          ranks_per_task=ranks_per_task, **executor_kwargs)
+
+
+def _release_and_count(room, bar, n):
+    room.release()
+    bar.update(n)
 
 
 def _handle_results(outcomes, flags):
