@@ -81,7 +81,7 @@ class MPIExecutor(Executor):
                              "script with `srun -n N --mpi=pmix --pmp-static` or `mpiexec -n N`, N >= 2")
         if self._rank != 0:
             self._max_workers = self._max_cores = size - 1
-            self._serve(comm.bcast(None, root=0), kwargs.get("label_output", True))
+            self._serve(comm.bcast(None, root=0))
             return
         self._backend_override = _StaticBackend(size - 1)
         try:
@@ -96,9 +96,8 @@ class MPIExecutor(Executor):
         first = self._core.expect_workers(self._max_workers)
         self._comm.bcast((self._core.endpoint, self._core.secret, first), root=0)
 
-    def _serve(self, hello, label_output):
-        """A serving task: connect as worker first + rank - 1, serve until shutdown; what
-        its tasks print is labelled with the worker and task while it serves."""
+    def _serve(self, hello):
+        """A serving task: connect as worker first + rank - 1, serve until shutdown."""
         self._shutdown = True  # nothing to submit from here
         self._core = None
         if hello is None:
@@ -110,16 +109,10 @@ class MPIExecutor(Executor):
             worker = _core.Worker(endpoint, first + self._rank - 1)
         finally:
             os.environ.pop("PMP_SECRET", None)
-        output = None
-        if label_output:
-            from . import _output
-            output = _output.install(f"worker {first + self._rank - 1}")
         try:
-            serve_serial(worker, output)
+            serve_serial(worker)
         finally:
             worker.close()
-            if output is not None:
-                output.close()
 
     def is_main(self):
         """True on task 0, the one that submits."""

@@ -4,7 +4,10 @@ them, sends back results or exceptions with their tracebacks.
 
 An MPI worker (PMP_MPI=1, started as several ranks): rank 0 talks to the controller and
 broadcasts each task; every rank runs it; the results are gathered in rank order into a
-list. An exception on any rank fails the task (the first failing rank's is sent)."""
+list. An exception on any rank fails the task (the first failing rank's is sent).
+
+Unless PMP_LABEL_OUTPUT=0, what the worker prints is labelled `[worker W, task T] `
+(see _output.py)."""
 import inspect
 import logging
 import os
@@ -133,24 +136,36 @@ def serve_mpi(comm, worker, output=None):
             return
 
 
+def _name(mpi):
+    """"worker 3", or "worker 3 rank 1" for an MPI worker: before MPI_Init, from the
+    launcher's variables (mpiexec's, PMIx's, srun's)."""
+    name = f"worker {os.environ.get('PMP_WORKER_ID', '?')}"
+    if mpi:
+        for var in ("OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"):
+            if os.environ.get(var, "").isdigit():
+                return f"{name} rank {os.environ[var]}"
+    return name
+
+
 def main():
     mpi = os.environ.get("PMP_MPI") == "1"
+    name = _name(mpi)
+    output = None
+    if os.environ.get("PMP_LABEL_OUTPUT", "1") != "0":
+        from . import _output
+        output = _output.install(name)  # it forks: before MPI_Init and before any thread
     comm = None
     if mpi:
         from mpi4py import MPI
         comm = MPI.COMM_WORLD
-    name = f"worker {os.environ.get('PMP_WORKER_ID', '?')}"
-    if comm is not None and comm.Get_size() > 1:
-        name += f" rank {comm.Get_rank()}"
-    output = None
-    if os.environ.get("PMP_LABEL_OUTPUT", "1") != "0":
-        from . import _output
-        output = _output.install(name)
     worker = None
     try:
         if comm is None or comm.Get_rank() == 0:
             worker = _core.Worker()
-            log.debug("%s connected: pid %d on %s", name, os.getpid(), socket.gethostname())
+            log.debug("%s connected: pid %d on %s", name, os.getpid(),
+                      os.environ.get("SLURMD_NODENAME") or socket.gethostname())
+        if output is not None:
+            output.end()  # start-up output (MPI's, the log line) is the worker's, not its first task's
         os.environ.pop("PMP_SECRET", None)  # connected: the tasks' code has no business with it
         if comm is not None and comm.Get_size() > 1:
             serve_mpi(comm, worker, output)

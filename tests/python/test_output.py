@@ -120,3 +120,27 @@ def test_mpi_workers_name_their_rank(tmp_path):
     """)
     out = [(rank, text) for _, rank, task, text in labelled(proc.stdout) if task is not None]
     assert sorted(out) == [(0, "rank 0"), (1, "rank 1")]
+
+
+def test_a_crashing_workers_last_words_arrive(tmp_path):
+    """The helper that copies output is a process of its own: it outlives the worker
+    (killed by a segfault, its process group then sent SIGTERM by the controller)."""
+    proc = run_controller(tmp_path, """
+    import ctypes, os
+    import pmp
+
+    def crash():
+        print("about to crash")
+        os.write(2, b"last words")                       # unterminated, from C's side
+        ctypes.string_at(0)
+
+    with pmp.Executor(max_workers=1, block_allocation=True, backend="local") as exe:
+        try:
+            exe.submit(crash).result()
+        except pmp.WorkerLost:
+            print("lost", flush=True)
+    """)
+    out, err = proc.stdout.splitlines(), proc.stderr.splitlines()
+    assert out == ["[worker 0, task 1] about to crash", "lost"] or out == ["lost", "[worker 0, task 1] about to crash"]
+    assert "[worker 0, task 1] last words" in err  # the worker's lost: pmp's warning says so
+    assert any(line.startswith("pmp: WARNING worker 0 (pid ") for line in err)
