@@ -5,7 +5,6 @@ import concurrent.futures
 import itertools
 import logging
 import os
-import shlex
 import threading
 import weakref
 from concurrent.futures._base import PENDING
@@ -269,7 +268,7 @@ class Executor(concurrent.futures.Executor):
         spec = self._specs.get(key)
         if spec is None:
             argv, env, cwd, cores = self._backend.spec_args(res, node)
-            log.debug("worker command: %s", shlex.join(argv))
+            log.debug("worker command: %s", " ".join(argv))
             # What it takes from the capacity: its CPUs; one larger than all runs alone.
             cpus = min(cores * res.threads_per_core, self._max_cores * self._resources.threads_per_core)
             spec = self._specs[key] = self._core.spec(argv, env, cwd, cpus)
@@ -421,9 +420,9 @@ class Executor(concurrent.futures.Executor):
         self._error_log.record(task, future._pmp_function, worker, self._worker_nodes.get(worker), exc)
 
     def _log_exit(self, status, text):
-        if status == 0 or self._core_stopping:
+        if status == 0:
             log.debug("%s", _unprefixed(text))
-        elif self._block_allocation:
+        elif self._block_allocation and not self._core_stopping:
             log.warning("%s; the tasks it had not started go to other workers, and a new worker replaces it",
                         _unprefixed(text))
         else:

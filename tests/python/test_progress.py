@@ -27,8 +27,8 @@ def no_tqdm(monkeypatch):
     monkeypatch.setitem(sys.modules, "tqdm", None)  # `from tqdm import tqdm` raises ImportError
 
 
-@pytest.fixture(scope="module")
-def exe():
+@pytest.fixture
+def exe():  # per test: the leak check of conftest.py counts the workers of each
     with pmp.Executor(max_workers=2, block_allocation=True, backend="local") as exe:
         yield exe
 
