@@ -13,6 +13,7 @@ worker flushes Python's streams and, only if the pipes hold unread output or the
 is busy with some (one epoll_wait and one shared-memory read, about a microsecond, when
 the task printed nothing), asks the helper to finish and waits for its answer: a task's
 output goes out before its result, and never under the next task's label."""
+import logging
 import mmap
 import os
 import select
@@ -252,4 +253,8 @@ def install(name):
         os.fstat(2)
     except OSError:
         return None
-    return Labeller(name)
+    try:
+        return Labeller(name)
+    except OSError as e:  # no process or pipe to spare: the output goes unlabelled
+        logging.getLogger("pmp.worker").warning("%s: cannot label its output (%s)", name, e)
+        return None
