@@ -102,7 +102,7 @@ class Executor(concurrent.futures.Executor):
             raise ValueError(f"max_message_size must be a positive number of bytes or None, not {max_message_size!r}")
         if cwd is not None and not os.path.isdir(cwd):
             raise ValueError(f"cwd={cwd!r} is not a directory")
-        self._backend = _backends.select(backend)
+        self._backend = self._select_backend(backend)
         if max_workers is None and max_cores is not None:
             max_workers = max_cores // cores_per_worker
             if max_workers == 0:
@@ -142,7 +142,8 @@ class Executor(concurrent.futures.Executor):
                                       security=_SECURITY[os.environ.get("PMP_SECURITY", "auto")],
                                       # a worker's frames beyond the limit (its error report has
                                       # room) end its connection: a backstop against a broken peer
-                                      max_message_size=max_message_size + (1 << 16) if max_message_size else 0)
+                                      max_message_size=max_message_size + (1 << 16) if max_message_size else 0,
+                                      secret=self._given_secret)
         with _live_lock:
             _live.add(self._core)
         try:
@@ -152,6 +153,11 @@ class Executor(concurrent.futures.Executor):
         except BaseException:
             self._stop_core(wait=True)
             raise
+
+    _given_secret = None  # static mode: the secret the SPANK plugin made for the step
+
+    def _select_backend(self, backend):
+        return _backends.select(backend)
 
     def _start_workers(self):
         """Long-lived workers now (block allocation), or room for per-task ones."""
