@@ -134,7 +134,8 @@ class Executor(concurrent.futures.Executor):
         self._shutdown_lock = threading.Lock()
         self._shutdown = False
         self._core_stopping = False
-        self.workers_ready = 0
+        self.workers_ready = 0  # workers that connected so far (replacements too)
+        self._ready = threading.Condition()
 
         this = weakref.ref(self)
         self._core = _core.Controller(lambda events: _deliver(this, events),
@@ -167,6 +168,13 @@ class Executor(concurrent.futures.Executor):
         else:
             # Per-task workers run side by side while their CPUs fit the executor's.
             self._core.set_capacity(self._max_cores * self._resources.threads_per_core)
+
+    def wait_for_workers(self, timeout=None):
+        """Blocks until each long-lived worker (block allocation) has connected: True, or
+        False after timeout seconds. Tasks need not wait for this; benchmarks and tests
+        that must know where tasks go do."""
+        with self._ready:
+            return self._ready.wait_for(lambda: self.workers_ready >= self._max_workers, timeout)
 
     @property
     def max_workers(self):
@@ -372,7 +380,9 @@ class Executor(concurrent.futures.Executor):
                     future._pmp_cancel = future._pmp_state = None
                     future.set_exception(WorkerLost(text) if kind == _core.EVENT_TASK_LOST else BrokenExecutor(text))
             elif kind == _core.EVENT_WORKER_READY:
-                self.workers_ready += 1
+                with self._ready:
+                    self.workers_ready += 1
+                    self._ready.notify_all()
 
 
 def _deliver(executor_ref, events):

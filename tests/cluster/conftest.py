@@ -105,6 +105,15 @@ def fault_times():
     return _FAULT_TIMES
 
 
+@pytest.fixture
+def cluster_node(slurm_env):
+    """Runs scripts/cluster.sh ARGS (e.g. "crash", "node2"; "start" brings it back)."""
+    def run(*args):
+        proc = subprocess.run([str(CLUSTER), *args], capture_output=True, text=True, timeout=180)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return run
+
+
 def pytest_terminal_summary(terminalreporter):
     if _FAULT_TIMES:
         terminalreporter.section("pmp fault injection: time to resolve each fault")
