@@ -12,6 +12,10 @@ PMP_PACKAGES=(
   slurm-wlm munge libpmix-dev libopenmpi-dev openmpi-bin
   # Python side, all from Debian (there is no PyPI here)
   python3 python3-dev python3-pytest python3-cloudpickle python3-zmq python3-mpi4py python3-numpy
+  # pip install --no-build-isolation . (offline, Debian's setuptools), and its test in a venv
+  python3-setuptools python3-wheel python3-pip python3-venv
+  # the man page check (groff -ww, man -l)
+  groff-base man-db
 )
 
 pmp_install_deps() {
