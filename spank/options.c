@@ -29,7 +29,7 @@ const struct pmp_opt_info pmp_opt_table[PMP_OPT_COUNT] = {
 		PMP_ARG_FLAG, 0, 1, false, "PMP_OVERSUBSCRIBE"},
 	[PMP_OPT_STATIC] = {"pmp-static", NULL,
 		"Static mode: every task runs the script, task 0 is the main one, the others serve it "
-		"(needs --mpi=pmix)",
+		"(no MPI needed; a task that fails ends the step)",
 		PMP_ARG_FLAG, 0, 1, false, "PMP_STATIC"},
 	[PMP_OPT_ENDPOINT] = {"pmp-endpoint", "URI",
 		"(internal, set by the pmp runtime) ZeroMQ endpoint of the controller",

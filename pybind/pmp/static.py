@@ -91,9 +91,9 @@ def _comm(comm):
     try:
         from mpi4py import MPI
     except ImportError:
-        raise RuntimeError("pmp: static mode finds its main task over MPI outside `srun --pmp-static`: "
-                           "install mpi4py and start the script with `mpiexec -n N`, or use "
-                           "`srun -n N --pmp-static`") from None
+        raise RuntimeError("pmp: static mode finds its main task over MPI outside srun --pmp-static: "
+                           "install mpi4py and start the script with mpiexec -n N, or use "
+                           "srun -n N --pmp-static") from None
     return MPI.COMM_WORLD
 
 
