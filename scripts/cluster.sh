@@ -235,6 +235,12 @@ cmd_start() {
     if pid_of slurmd "$DIR/run/slurmd-$node.pid" >/dev/null; then
       cold=0
     else
+      if [[ -e $DIR/run/crashed-$node ]]; then
+        # What slurmctld does on its own after SlurmdTimeout: the node is down, and the
+        # jobs it held end there instead of staying "completing" (wait_ready resumes it).
+        scontrol update nodename="$node" state=down reason="pmp: crashed" >/dev/null 2>&1 || true
+        rm -f "$DIR/run/crashed-$node"
+      fi
       start_slurmd "$node"
     fi
   done
@@ -293,6 +299,7 @@ cmd_crash() {
   kill_namespace "$ns" "$sig"
   if [[ $sig == KILL ]]; then
     rm -f "$DIR/run/slurmd-$node.pid"
+    touch "$DIR/run/crashed-$node" # for start: slurmctld still has its jobs there
     echo "pmp: node $node crashed (slurmd $pid, its steps and tasks killed); bring it back with: $0 start"
   else
     echo "pmp: node $node frozen (slurmd $pid, its steps and tasks stopped); end it with: $0 crash $node"

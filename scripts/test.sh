@@ -52,6 +52,13 @@ step "packaging: cmake --install into a DESTDIR, pip install, man page (tests/in
 step "pytest on the local cluster (tests/cluster)"
 (cd "$repo" && /usr/bin/python3 -m pytest -p no:cacheprovider -q tests/cluster) || failed+=("pytest tests/cluster")
 
+step "pytest on the local cluster under ASan + UBSan (tests/cluster, build-sanitize/)"
+# The jobs import the sanitizer build's pmp, with ASan's runtime preloaded into their
+# processes (tests/cluster/conftest.py); slurmstepd keeps loading the normal build's
+# plugin, whose sanitizer runs are the CMocka and libFuzzer ones.
+(cd "$repo" && PMP_TEST_BUILD=build-sanitize /usr/bin/python3 -m pytest -p no:cacheprovider -q tests/cluster) ||
+  failed+=("pytest tests/cluster (sanitize)")
+
 echo
 if [ ${#failed[@]} -ne 0 ]; then
   echo "pmp: FAILED: ${failed[*]} (see the output above)"
