@@ -728,7 +728,7 @@ static void wake(pmp_controller *c)
 
 /* This controller's secret, the ZAP handler that checks it, and the monitor that
  * reports lost connections: all before the router listens. */
-static int secure(pmp_controller *c, const char *endpoint, char *err, size_t errlen)
+static int secure(pmp_controller *c, const char *endpoint, const char *secret, char *err, size_t errlen)
 {
 	char addr[64];
 	/* AUTO is the token, over TCP too: measured on 64 MB arrays over TCP, CURVE's
@@ -737,9 +737,17 @@ static int secure(pmp_controller *c, const char *endpoint, char *err, size_t err
 	 * other users can read is a site's cue for PMP_SECURITY=curve. */
 	int mechanism = c->cfg.security == PMP_SECURITY_CURVE ? PMP_SECURITY_CURVE : PMP_SECURITY_TOKEN;
 	(void)endpoint;
-	if (pmp_keys_make(&c->keys, mechanism == PMP_SECURITY_CURVE ? PMP_MECH_CURVE : PMP_MECH_TOKEN, err,
-			  errlen) < 0)
+	if (secret) {
+		/* A controller needs CURVE's server secret key, which a worker's secret lacks: a
+		 * secret made elsewhere can only be a token. */
+		if (pmp_keys_parse(secret, &c->keys) < 0 || c->keys.mechanism != PMP_MECH_TOKEN)
+			return pmp_err(err, errlen, "pmp: the controller's given secret is not a pmp token (\"token:\" "
+				       "and 40 Z85 characters): leave PMP_SECRET as the SPANK plugin set it");
+		snprintf(c->keys.env, sizeof(c->keys.env), "token:%s", c->keys.token);
+	} else if (pmp_keys_make(&c->keys, mechanism == PMP_SECURITY_CURVE ? PMP_MECH_CURVE : PMP_MECH_TOKEN, err,
+				 errlen) < 0) {
 		return -1;
+	}
 	snprintf(addr, sizeof(addr), "inproc://pmp-monitor-%p", (void *)c);
 	if (!(c->zap = zmq_socket(c->zctx, ZMQ_REP)) || zmq_bind(c->zap, "inproc://zeromq.zap.01") < 0 ||
 	    pmp_secure_server(c->router, &c->keys) < 0 ||
@@ -791,7 +799,8 @@ pmp_controller *pmp_controller_start(const pmp_controller_config *cfg, pmp_event
 		c->cfg.shutdown_grace = 10;
 	if (c->cfg.max_start_failures <= 0)
 		c->cfg.max_start_failures = 3;
-	c->cfg.bind = NULL; /* the caller's string: used once, below */
+	c->cfg.bind = NULL; /* the caller's strings: used once, below */
+	c->cfg.secret = NULL;
 	c->on_events = fn;
 	c->ctx = ctx;
 	c->capacity = INT_MAX;
@@ -818,7 +827,7 @@ pmp_controller *pmp_controller_start(const pmp_controller_config *cfg, pmp_event
 	zmq_setsockopt(c->router, ZMQ_HEARTBEAT_TIMEOUT, &heartbeat_timeout, sizeof(heartbeat_timeout));
 	if (c->cfg.max_message_size > 0)
 		zmq_setsockopt(c->router, ZMQ_MAXMSGSIZE, &c->cfg.max_message_size, sizeof(c->cfg.max_message_size));
-	if (secure(c, cfg ? cfg->bind : NULL, err, errlen) < 0)
+	if (secure(c, cfg ? cfg->bind : NULL, cfg ? cfg->secret : NULL, err, errlen) < 0)
 		goto fail;
 	if (bind_router(c, cfg ? cfg->bind : NULL, err, errlen) < 0)
 		goto fail;

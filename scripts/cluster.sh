@@ -8,6 +8,9 @@
 #   scripts/cluster.sh status   exit 0 only if both nodes accept jobs
 #   scripts/cluster.sh env      eval "$(scripts/cluster.sh env)" to use srun & co
 #   scripts/cluster.sh stop     stop what start started, and their job steps
+#   scripts/cluster.sh crash N  node N dies: SIGKILL its slurmd, steps and tasks at once
+#   scripts/cluster.sh freeze N node N hangs (SIGSTOP all of it): silent, like a lost
+#                               network; `crash` then `start` bring it back (fault tests)
 #
 # Environment: PMP_CLUSTER_DIR (state dir, default <repo>/build/cluster),
 # PMP_CLUSTER_PORT (slurmctld's port, default 26817; the nodes use the next two),
@@ -232,6 +235,12 @@ cmd_start() {
     if pid_of slurmd "$DIR/run/slurmd-$node.pid" >/dev/null; then
       cold=0
     else
+      if [[ -e $DIR/run/crashed-$node ]]; then
+        # What slurmctld does on its own after SlurmdTimeout: the node is down, and the
+        # jobs it held end there instead of staying "completing" (wait_ready resumes it).
+        scontrol update nodename="$node" state=down reason="pmp: crashed" >/dev/null 2>&1 || true
+        rm -f "$DIR/run/crashed-$node"
+      fi
       start_slurmd "$node"
     fi
   done
@@ -271,13 +280,30 @@ stop_daemon() {
 # (slurmstepd and job tasks outlive slurmd).  Everything in it was started by
 # that slurmd; the script's own (host) namespace is never touched.
 kill_namespace() {
-  local p
+  local p sig=${2:-KILL}
   [[ -n $1 && $1 != "$(readlink /proc/self/ns/mnt)" ]] || return 0
   for p in /proc/[0-9]*; do
     if [[ $(readlink "$p/ns/mnt" 2>/dev/null) == "$1" ]]; then
-      kill -KILL "${p#/proc/}" 2>/dev/null || true
+      kill "-$sig" "${p#/proc/}" 2>/dev/null || true
     fi
   done
+}
+
+# A node that dies (power, kernel panic): its slurmd, slurmstepds and tasks all go at
+# once, with no goodbye to slurmctld. Everything in the node's mount namespace is it.
+cmd_crash() {
+  local node=${1:-} sig=${2:-KILL} pid ns
+  [[ " ${NODES[*]} " == *" $node "* ]] || die "usage: $0 crash|freeze NODE (one of: ${NODES[*]})"
+  pid=$(pid_of slurmd "$DIR/run/slurmd-$node.pid") || die "slurmd $node is not running"
+  ns=$(readlink "/proc/$pid/ns/mnt")
+  kill_namespace "$ns" "$sig"
+  if [[ $sig == KILL ]]; then
+    rm -f "$DIR/run/slurmd-$node.pid"
+    touch "$DIR/run/crashed-$node" # for start: slurmctld still has its jobs there
+    echo "pmp: node $node crashed (slurmd $pid, its steps and tasks killed); bring it back with: $0 start"
+  else
+    echo "pmp: node $node frozen (slurmd $pid, its steps and tasks stopped); end it with: $0 crash $node"
+  fi
 }
 
 cmd_stop() {
@@ -300,5 +326,7 @@ case ${1:-} in
   stop) cmd_stop ;;
   status) cmd_status ;;
   env) cmd_env ;;
-  *) die "usage: $0 start|stop|status|env" ;;
+  crash) cmd_crash "${2:-}" KILL ;;
+  freeze) cmd_crash "${2:-}" STOP ;;
+  *) die "usage: $0 start|stop|status|env|crash NODE|freeze NODE" ;;
 esac

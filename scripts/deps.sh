@@ -12,6 +12,10 @@ PMP_PACKAGES=(
   slurm-wlm munge libpmix-dev libopenmpi-dev openmpi-bin
   # Python side, all from Debian (there is no PyPI here)
   python3 python3-dev python3-pytest python3-cloudpickle python3-zmq python3-mpi4py python3-numpy
+  # pip install --no-build-isolation . (offline, Debian's setuptools), and its test in a venv
+  python3-setuptools python3-wheel python3-pip python3-venv
+  # the man page check (groff -ww, man -l)
+  groff-base man-db
   # progress bars (optional at run time), and the Jupyter walkthrough's test
   python3-tqdm python3-nbclient python3-nbformat python3-ipykernel
 )

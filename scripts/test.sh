@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every test of pmp: installs what is missing, builds (a normal build, which the local
 # cluster loads, and the ASan+UBSan build), starts the local cluster if it is down, runs
-# the CMocka suites (plain, under valgrind, under the sanitizers) and the pytest suites
-# on the cluster. Prints each summary; exits non-zero on any failure.
+# the CMocka suites (plain, under valgrind, under the sanitizers), the packaging tests
+# (tests/install: temporary installs only) and the pytest suites on the cluster. Prints
+# each summary; exits non-zero on any failure.
 set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$repo/scripts/deps.sh"
@@ -44,8 +45,19 @@ asan=$(gcc -print-file-name=libasan.so)
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   /usr/bin/python3 -m pytest -p no:cacheprovider -q tests/python) || failed+=("pytest tests/python (sanitize)")
 
+step "packaging: cmake --install into a DESTDIR, pip install, man page (tests/install, build/)"
+(cd "$repo" && PMP_BUILD_DIR="$repo/build" /usr/bin/python3 -m pytest -p no:cacheprovider -q tests/install) ||
+  failed+=("pytest tests/install")
+
 step "pytest on the local cluster (tests/cluster)"
 (cd "$repo" && /usr/bin/python3 -m pytest -p no:cacheprovider -q tests/cluster) || failed+=("pytest tests/cluster")
+
+step "pytest on the local cluster under ASan + UBSan (tests/cluster, build-sanitize/)"
+# The jobs import the sanitizer build's pmp, with ASan's runtime preloaded into their
+# processes (tests/cluster/conftest.py); slurmstepd keeps loading the normal build's
+# plugin, whose sanitizer runs are the CMocka and libFuzzer ones.
+(cd "$repo" && PMP_TEST_BUILD=build-sanitize /usr/bin/python3 -m pytest -p no:cacheprovider -q tests/cluster) ||
+  failed+=("pytest tests/cluster (sanitize)")
 
 echo
 if [ ${#failed[@]} -ne 0 ]; then

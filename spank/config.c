@@ -21,6 +21,8 @@ void pmp_config_init(struct pmp_config *c)
 	c->bind_gpus = true;
 	snprintf(c->thread_vars, sizeof(c->thread_vars), "%s", DEFAULT_THREAD_VARS);
 	snprintf(c->gpu_vars, sizeof(c->gpu_vars), "%s", DEFAULT_GPU_VARS);
+	c->static_port_lo = 30000;
+	c->static_port_hi = 32767;
 }
 
 /* PMP_OPT_THREADS_PER_CORE -> "threads_per_core", as plugstack.conf spells it. */
@@ -96,6 +98,23 @@ static int parse_limit(struct pmp_config *c, const char *key, const char *v)
 	return 0;
 }
 
+/* "LO-HI", unprivileged ports, LO <= HI. */
+static int parse_port_range(const char *v, int *lo, int *hi)
+{
+	char first[16];
+	const char *dash = strchr(v, '-');
+	long a, b;
+	if (!dash || (size_t)(dash - v) >= sizeof(first))
+		return -1;
+	memcpy(first, v, (size_t)(dash - v));
+	first[dash - v] = '\0';
+	if (pmp_parse_long(first, 1024, 65535, &a) < 0 || pmp_parse_long(dash + 1, a, 65535, &b) < 0)
+		return -1;
+	*lo = (int)a;
+	*hi = (int)b;
+	return 0;
+}
+
 static int parse_one(struct pmp_config *c, const char *key, const char *v)
 {
 	if (!strncmp(key, "max_", 4) || !strncmp(key, "default_", 8))
@@ -108,6 +127,8 @@ static int parse_one(struct pmp_config *c, const char *key, const char *v)
 		return parse_varlist(v, c->thread_vars, sizeof(c->thread_vars));
 	if (!strcmp(key, "gpu_vars"))
 		return parse_varlist(v, c->gpu_vars, sizeof(c->gpu_vars));
+	if (!strcmp(key, "static_ports"))
+		return parse_port_range(v, &c->static_port_lo, &c->static_port_hi);
 	return -1;
 }
 
@@ -122,7 +143,7 @@ int pmp_config_parse(struct pmp_config *c, int ac, char **av, char *err, size_t 
 			snprintf(err, errlen, "plugstack.conf argument '%s' is not valid: use key=value with "
 				 "default_<option>=N, max_<option>=N (option: workers, cores_per_worker, "
 				 "threads_per_core, gpus_per_worker), bind_cpus=yes|no, bind_gpus=yes|no, "
-				 "thread_vars=VAR,..., gpu_vars=VAR,...", av[i]);
+				 "thread_vars=VAR,..., gpu_vars=VAR,..., static_ports=LO-HI (1024-65535)", av[i]);
 			return -1;
 		}
 	}

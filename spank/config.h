@@ -16,6 +16,8 @@ struct pmp_config {
 	bool bind_gpus;            /* bind_gpus=yes|no */
 	char thread_vars[PMP_VARLIST_MAX]; /* thread_vars=A,B,...: set to threads per core */
 	char gpu_vars[PMP_VARLIST_MAX];    /* gpu_vars=A,B,...: set to the task's GPUs */
+	int static_port_lo, static_port_hi; /* static_ports=LO-HI: where task 0 of a static
+					       step listens (below Linux's ephemeral ports) */
 };
 
 void pmp_config_init(struct pmp_config *c);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "plugin.h"
+#include "rendezvous.h"
 #include "srun_args.h"
 #include "sysdeps.h"
 
@@ -41,6 +42,12 @@ int pmp_local_init(struct pmp_state *s, int argc, char *const argv[])
 	} else {
 		unsetenv(PMP_INHERITED_VAR);
 	}
+	s->static_step = a.pmp_static && !a.pmp_endpoint;
+	/* A static step is one program: when a task fails (task 0 before it listens, or a
+	 * worker), the others must not wait for it forever. As with MPI, end the step. */
+	if (s->static_step && !a.kill_on_bad_exit && !getenv("SLURM_KILL_BAD_EXIT") &&
+	    set(s, "SLURM_KILL_BAD_EXIT", "1") < 0)
+		return -1;
 	if (!a.pmp_workers || a.pmp_static || a.pmp_endpoint)
 		return 0;
 	/* A controller step runs the script once and overlaps the worker steps, which
@@ -85,5 +92,40 @@ int pmp_local_post_opt(struct pmp_state *s, bool allocator)
 	 * theirs from slurmstepd (remote.c). */
 	if (allocator)
 		return pmp_each_option_var(s, export_var, s);
+	return 0;
+}
+
+int pmp_local_user_init(struct pmp_state *s, spank_t sp)
+{
+	char node[256], addr[256], endpoint[PMP_ENDPOINT_LEN], token[PMP_TOKEN_LEN], err[PMP_MSG_MAX];
+	uint8_t raw[PMP_TOKEN_RAW];
+	uint32_t job = 0, step = 0, pick = 0;
+
+	if (!s->static_step)
+		return 0;
+	if (spank_get_item(sp, S_JOB_ID, &job) != ESPANK_SUCCESS ||
+	    spank_get_item(sp, S_JOB_STEPID, &step) != ESPANK_SUCCESS) {
+		pmp_fail(s, false, "--pmp-static: srun cannot tell its job and step: report this");
+		return -1;
+	}
+	if (pmp_sys.step_first_node(job, step, node, sizeof(node), addr, sizeof(addr), err, sizeof(err)) < 0) {
+		pmp_fail(s, false, "--pmp-static: %s", err);
+		return -1;
+	}
+	if (pmp_sys.random(raw, sizeof(raw)) < 0 || pmp_sys.random(&pick, sizeof(pick)) < 0) {
+		pmp_fail(s, false, "--pmp-static: no random numbers for the step's secret (%s): retry", strerror(errno));
+		return -1;
+	}
+	pmp_token_format(raw, token);
+	int port = pmp_port_pick(pick, s->cfg.static_port_lo, s->cfg.static_port_hi);
+	if (pmp_endpoint_format(addr, port, endpoint, sizeof(endpoint)) < 0) {
+		pmp_fail(s, false, "--pmp-static: node %s's address '%s' makes no endpoint: ask your Slurm "
+			 "administrators to check its NodeAddr", node, addr);
+		return -1;
+	}
+	/* srun passes its environment to every task, over Slurm's authenticated launch. */
+	if (set(s, "PMP_ENDPOINT", endpoint) < 0 || set(s, PMP_STATIC_NODE_VAR, node) < 0 ||
+	    set(s, "PMP_SECRET", token) < 0)
+		return -1;
 	return 0;
 }

@@ -12,7 +12,8 @@
 
 const struct pmp_opt_info pmp_opt_table[PMP_OPT_COUNT] = {
 	[PMP_OPT_WORKERS] = {"pmp-workers", "N",
-		"Number of workers a pmp.Executor in this step starts (default: one per CPU of the job)",
+		"Workers a pmp.Executor starts (default: one per CPU of the job); on srun, the script "
+		"runs once and the workers take the job's CPUs",
 		PMP_ARG_INT, 1, 65536, true, "PMP_WORKERS"},
 	[PMP_OPT_CORES_PER_WORKER] = {"pmp-cores-per-worker", "N",
 		"MPI ranks (cores) of each pmp worker (default 1: serial workers)",
@@ -27,7 +28,8 @@ const struct pmp_opt_info pmp_opt_table[PMP_OPT_COUNT] = {
 		"Let the tasks of a node share CPUs and GPUs instead of failing when they do not fit",
 		PMP_ARG_FLAG, 0, 1, false, "PMP_OVERSUBSCRIBE"},
 	[PMP_OPT_STATIC] = {"pmp-static", NULL,
-		"Static mode: every task runs the script, task 0 is the main one, the others serve it",
+		"Static mode: every task runs the script, task 0 is the main one, the others serve it "
+		"(no MPI needed; a task that fails ends the step)",
 		PMP_ARG_FLAG, 0, 1, false, "PMP_STATIC"},
 	[PMP_OPT_ENDPOINT] = {"pmp-endpoint", "URI",
 		"(internal, set by the pmp runtime) ZeroMQ endpoint of the controller",

@@ -25,10 +25,14 @@ enum pmp_role {
 /* Set by srun for slurmstepd: the job's node count, while srun's own SLURM_JOB_NUM_NODES
  * says 1 so that a one-task controller step draws no warning. */
 #define PMP_JOB_NODES_VAR "PMP_JOB_NUM_NODES"
+/* Set by srun for every task of a static step: the node task 0 must run on. */
+#define PMP_STATIC_NODE_VAR "PMP_STATIC_NODE"
 
 struct pmp_state {
 	struct pmp_config cfg;
 	struct pmp_opts opts;
+	/* local context */
+	bool static_step;         /* srun's own --pmp-static: set up the rendezvous */
 	/* remote context, per node */
 	bool skip;                /* batch, extern or interactive step */
 	enum pmp_role role;
@@ -50,6 +54,8 @@ int pmp_each_option_var(const struct pmp_state *s,
 int pmp_local_init(struct pmp_state *s, int argc, char *const argv[]);
 /* srun, sbatch, salloc: after all options are known. */
 int pmp_local_post_opt(struct pmp_state *s, bool allocator);
+/* srun, once the step exists: a static step's endpoint and secret (rendezvous.h). */
+int pmp_local_user_init(struct pmp_state *s, spank_t sp);
 
 /* slurmstepd */
 int pmp_remote_init(struct pmp_state *s, spank_t sp);

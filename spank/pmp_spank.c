@@ -124,6 +124,13 @@ PMP_EXPORT int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
 	}
 }
 
+PMP_EXPORT int slurm_spank_local_user_init(spank_t sp, int ac, char **av)
+{
+	(void)ac;
+	(void)av;
+	return pmp_local_user_init(&state, sp);
+}
+
 PMP_EXPORT int slurm_spank_user_init(spank_t sp, int ac, char **av)
 {
 	(void)ac;

@@ -237,6 +237,29 @@ static int bind_task_gpus(struct pmp_state *s, struct env_ctx *e, int task)
 	return set_var(e, "PMP_GPUS", list);
 }
 
+/* A static step: task 0 is the main one and listens on PMP_ENDPOINT, which srun made
+ * from the step's first node (local.c); task k > 0 is worker k - 1. */
+static int static_task(struct pmp_state *s, spank_t sp, struct env_ctx *e, uint32_t global)
+{
+	char want[256], here[256], id[16];
+
+	if (set_var(e, "PMP_MAIN", global == 0 ? "1" : "0") < 0)
+		return -1;
+	if (global != 0) {
+		snprintf(id, sizeof(id), "%u", global - 1);
+		return set_var(e, "PMP_WORKER_ID", id);
+	}
+	if (spank_getenv(sp, PMP_STATIC_NODE_VAR, want, sizeof(want)) != ESPANK_SUCCESS)
+		return 0;
+	node_name(sp, here, sizeof(here));
+	if (strcmp(want, here) != 0) {
+		pmp_fail(s, true, "--pmp-static needs task 0 on the step's first node, %s, but it runs on %s: "
+			 "drop the -m/--distribution option that moved it", want, here);
+		return -1;
+	}
+	return 0;
+}
+
 static int bind_task(struct pmp_state *s, spank_t sp, int task, uint32_t global)
 {
 	struct env_ctx e = {s, sp, 1, NULL};
@@ -250,7 +273,7 @@ static int bind_task(struct pmp_state *s, spank_t sp, int task, uint32_t global)
 	}
 	if (s->role == PMP_ROLE_INHERITED)
 		return 0;
-	if (s->role == PMP_ROLE_STATIC && set_var(&e, "PMP_MAIN", global == 0 ? "1" : "0") < 0)
+	if (s->role == PMP_ROLE_STATIC && static_task(s, sp, &e, global) < 0)
 		return -1;
 	if (s->cfg.bind_cpus && bind_task_cpus(s, &e, task) < 0)
 		return -1;

@@ -47,6 +47,7 @@ static void note_long(const char *name, size_t len, struct pmp_srun_args *out)
 	out->ntasks |= is(name, len, "ntasks");
 	out->nodes |= is(name, len, "nodes");
 	out->overlap |= is(name, len, "overlap");
+	out->kill_on_bad_exit |= is(name, len, "kill-on-bad-exit");
 }
 
 void pmp_srun_scan(int argc, char *const argv[], struct pmp_srun_args *out)
@@ -68,6 +69,10 @@ void pmp_srun_scan(int argc, char *const argv[], struct pmp_srun_args *out)
 		for (const char *p = a + 1; *p; p++) {
 			out->ntasks |= *p == 'n';
 			out->nodes |= *p == 'N';
+			if (*p == 'K') { /* -K[0|1]: its optional value is attached */
+				out->kill_on_bad_exit = true;
+				break;
+			}
 			if (strchr(short_with_arg, *p)) {
 				if (!p[1])
 					i++; /* value in the next word */

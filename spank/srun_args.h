@@ -17,6 +17,7 @@ struct pmp_srun_args {
 	bool pmp_any;        /* any --pmp-* option */
 	bool ntasks, nodes;  /* -n/--ntasks, -N/--nodes given */
 	bool overlap;        /* --overlap given */
+	bool kill_on_bad_exit; /* -K/--kill-on-bad-exit given */
 };
 
 /* Scans argv[1..] up to the command (the first non-option, or "--"). */

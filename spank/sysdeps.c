@@ -1,10 +1,24 @@
-/* The machine as the plugin sees it: affinity system calls and sysfs topology. */
+/* The machine as the plugin sees it: affinity system calls, sysfs topology, and the
+ * Slurm API of the process that loaded the plugin. */
 #include "sysdeps.h"
 
+#include <errno.h>
+#include <slurm/slurm.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
+
+/* srun and slurmstepd provide these; the unit tests, which stand in for this table, do not. */
+#pragma weak slurm_get_job_steps
+#pragma weak slurm_free_job_step_info_response_msg
+#pragma weak slurm_load_node_single
+#pragma weak slurm_free_node_info_msg
+#pragma weak slurm_hostlist_create
+#pragma weak slurm_hostlist_shift
+#pragma weak slurm_hostlist_destroy
+#pragma weak slurm_strerror
 
 static int get_affinity(cpu_set_t *set)
 {
@@ -111,4 +125,55 @@ fail:
 	return -1;
 }
 
-struct pmp_sys pmp_sys = {get_affinity, set_affinity, topology, end_task, srun_argv};
+static int random_bytes(void *buf, size_t len)
+{
+	return getrandom(buf, len, 0) == (ssize_t)len ? 0 : -1;
+}
+
+static int step_first_node(uint32_t job, uint32_t step, char *node, size_t nlen, char *addr, size_t alen,
+			   char *err, size_t errlen)
+{
+	job_step_info_response_msg_t *steps = NULL;
+	node_info_msg_t *nodes = NULL;
+	hostlist_t hl = NULL;
+	char *first = NULL;
+	int rc = -1;
+
+	if (!slurm_get_job_steps || !slurm_load_node_single) {
+		snprintf(err, errlen, "this process has no Slurm API: run the step with srun");
+		return -1;
+	}
+	if (slurm_get_job_steps(0, job, step, &steps, SHOW_ALL) != 0 || !steps || steps->job_step_count < 1) {
+		snprintf(err, errlen, "cannot look up step %u.%u (%s): check that slurmctld is up, and retry", job,
+			 step, slurm_strerror(errno));
+		goto out;
+	}
+	if (!(hl = slurm_hostlist_create(steps->job_steps[0].nodes)) || !(first = slurm_hostlist_shift(hl))) {
+		snprintf(err, errlen, "step %u.%u has no nodes (%s): report this", job, step,
+			 steps->job_steps[0].nodes ? steps->job_steps[0].nodes : "");
+		goto out;
+	}
+	if (slurm_load_node_single(&nodes, first, SHOW_ALL) != 0 || !nodes || nodes->record_count < 1) {
+		snprintf(err, errlen, "cannot look up node %s (%s): check that slurmctld is up, and retry", first,
+			 slurm_strerror(errno));
+		goto out;
+	}
+	const node_info_t *n = &nodes->node_array[0];
+	const char *a = n->node_addr && *n->node_addr ? n->node_addr : first;
+	if ((size_t)snprintf(node, nlen, "%s", first) >= nlen || (size_t)snprintf(addr, alen, "%s", a) >= alen) {
+		snprintf(err, errlen, "node %s's name or address is too long: report this", first);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(first);
+	if (hl)
+		slurm_hostlist_destroy(hl);
+	if (nodes)
+		slurm_free_node_info_msg(nodes);
+	if (steps)
+		slurm_free_job_step_info_response_msg(steps);
+	return rc;
+}
+
+struct pmp_sys pmp_sys = {get_affinity, set_affinity, topology, end_task, srun_argv, random_bytes, step_first_node};

@@ -111,7 +111,7 @@ class Executor(concurrent.futures.Executor):
             raise ValueError(f"max_message_size must be a positive number of bytes or None, not {max_message_size!r}")
         if cwd is not None and not os.path.isdir(cwd):
             raise ValueError(f"cwd={cwd!r} is not a directory")
-        self._backend = _backends.select(backend)
+        self._backend = self._select_backend(backend)
         if max_workers is None and max_cores is not None:
             max_workers = max_cores // cores_per_worker
             if max_workers == 0:
@@ -145,7 +145,8 @@ class Executor(concurrent.futures.Executor):
         self._shutdown_lock = threading.Lock()
         self._shutdown = False
         self._core_stopping = False
-        self.workers_ready = 0
+        self.workers_ready = 0  # workers that connected so far (replacements too)
+        self._ready = threading.Condition()
 
         this = weakref.ref(self)
         self._core = _core.Controller(lambda events: _deliver(this, events),
@@ -153,7 +154,8 @@ class Executor(concurrent.futures.Executor):
                                       security=_SECURITY[os.environ.get("PMP_SECURITY", "auto")],
                                       # a worker's frames beyond the limit (its error report has
                                       # room) end its connection: a backstop against a broken peer
-                                      max_message_size=max_message_size + (1 << 16) if max_message_size else 0)
+                                      max_message_size=max_message_size + (1 << 16) if max_message_size else 0,
+                                      secret=self._given_secret)
         with _live_lock:
             _live.add(self._core)
         try:
@@ -163,6 +165,11 @@ class Executor(concurrent.futures.Executor):
         except BaseException:
             self._stop_core(wait=True)
             raise
+
+    _given_secret = None  # static mode: the secret the SPANK plugin made for the step
+
+    def _select_backend(self, backend):
+        return _backends.select(backend)
 
     def _start_workers(self):
         """Long-lived workers now (block allocation), or room for per-task ones."""
@@ -175,6 +182,13 @@ class Executor(concurrent.futures.Executor):
             log.info("a worker per task (backend %s), up to %d cores at once", self._backend.name, self._max_cores)
             # Per-task workers run side by side while their CPUs fit the executor's.
             self._core.set_capacity(self._max_cores * self._resources.threads_per_core)
+
+    def wait_for_workers(self, timeout=None):
+        """Blocks until each long-lived worker (block allocation) has connected: True, or
+        False after timeout seconds. Tasks need not wait for this; benchmarks and tests
+        that must know where tasks go do."""
+        with self._ready:
+            return self._ready.wait_for(lambda: self.workers_ready >= self._max_workers, timeout)
 
     @property
     def max_workers(self):
@@ -409,7 +423,9 @@ class Executor(concurrent.futures.Executor):
                         self._record_failure(task, future, worker, exc)
                     future.set_exception(exc)
             elif kind == _core.EVENT_WORKER_READY:
-                self.workers_ready += 1
+                with self._ready:
+                    self.workers_ready += 1
+                    self._ready.notify_all()
                 self._worker_nodes[worker] = text.rpartition(" on ")[2]  # text: "pid PID on NODE"
                 log.debug("worker %d ready: %s", worker, text)
             elif kind == _core.EVENT_WORKER_EXIT:

@@ -89,6 +89,8 @@ typedef struct pmp_controller_config {
 	int security;           /* PMP_SECURITY_*: how workers prove they hold the secret */
 	int64_t max_message_size; /* bytes of one frame from a worker; larger ones drop its
 				     connection; 0: no limit */
+	const char *secret;     /* a token made by whoever starts the workers ("token:" and 40 Z85
+				   characters: the SPANK plugin's, for a static step); NULL: make one */
 } pmp_controller_config;
 
 /* Every controller makes its own secret and gives it to its workers in their environment

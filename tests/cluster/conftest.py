@@ -15,7 +15,15 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER = REPO / "scripts" / "cluster.sh"
 REPORT = Path(__file__).with_name("report_task.py")
-BUILD_PYTHON = REPO / "build" / "python"  # the pmp package of the normal build
+# The pmp package the jobs import: the normal build's, or (PMP_TEST_BUILD=build-sanitize,
+# as scripts/test.sh runs it a second time) the ASan+UBSan build's, with ASan's runtime
+# preloaded into every process of the jobs (the interpreter is not instrumented).
+BUILD_PYTHON = REPO / os.environ.get("PMP_TEST_BUILD", "build") / "python"
+SANITIZER_ENV = {}
+if os.environ.get("PMP_TEST_BUILD", "build") != "build":
+    _asan = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True, text=True).stdout.strip()
+    SANITIZER_ENV = {"LD_PRELOAD": _asan, "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1",
+                     "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1"}
 PYTHON = "/usr/bin/python3"  # Debian's interpreter, on every node
 TIMEOUT = 120
 
@@ -30,6 +38,7 @@ def _cluster_env():
                 name, _, value = assignment.partition("=")
                 env[name] = value
     env["PYTHONPATH"] = str(BUILD_PYTHON)
+    env.update(SANITIZER_ENV)
     env["PATH"] = "/usr/bin:" + env.get("PATH", "")  # python3 is Debian's, with its packages
     # A test run from inside an allocation must not leak it into the jobs it starts.
     for name in list(env):
@@ -103,6 +112,15 @@ _FAULT_TIMES = {}
 def fault_times():
     """name -> seconds a fault took to be resolved; printed at the end of the run."""
     return _FAULT_TIMES
+
+
+@pytest.fixture
+def cluster_node(slurm_env):
+    """Runs scripts/cluster.sh ARGS (e.g. "crash", "node2"; "start" brings it back)."""
+    def run(*args):
+        proc = subprocess.run([str(CLUSTER), *args], capture_output=True, text=True, timeout=180)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return run
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -2,8 +2,11 @@
 exiting functions, a dead controller, a hostile peer. Each test records how long the
 fault took to be resolved (printed at the end of the run)."""
 import ast
+import subprocess
 import textwrap
 import time
+
+import pytest
 
 from conftest import PYTHON
 
@@ -172,3 +175,70 @@ def test_hostile_peer_on_the_endpoint(slurm, fault_times):
     assert replies == [0, 0, 0, 0]
     assert ran is False
     assert still == 4
+
+
+NODE_DEATH = textwrap.dedent("""\
+    import os, time
+    from concurrent.futures import wait
+    import pmp
+
+    def hold(i):
+        node = os.environ["SLURMD_NODENAME"]
+        if node == "node2":
+            print("RUNNING on", node, flush=True)  # to srun's stdout: the test's cue
+            time.sleep(600)
+        return node
+
+    with pmp.Executor(max_workers=4, block_allocation=True) as exe:
+        assert exe.wait_for_workers(timeout=120)
+        futures = [exe.submit(hold, i) for i in range(4)]  # one per worker: two on each node
+        done, _ = wait(futures, timeout=120)
+        outcomes = []
+        for f in futures:
+            e = f.exception() if f in done else TimeoutError("still running")
+            outcomes.append(f"{type(e).__name__}: {e}" if e else f.result())
+        print("LOST", flush=True)
+        after = [f.result(timeout=120) for f in [exe.submit(abs, -i) for i in range(4)]]
+    print("RESULT", repr((outcomes, after)), flush=True)
+    """)
+
+
+@pytest.mark.parametrize("fault", ["crash", "freeze"])
+def test_node_death_fails_its_tasks_and_the_executor_goes_on(slurm, fault_times, cluster_node, fault):
+    """node2 dies: crash (its slurmd, slurmstepd and worker tasks all killed at once: the
+    kernel closes their connections) or freeze (all of them stopped: silence, as when a node
+    hangs or its network goes, found by ZMTP heartbeats). The tasks its workers were running
+    fail with WorkerLost, the rest ran on node1, the executor stays usable."""
+    script = slurm.tmp_path / "node_death.py"
+    script.write_text(NODE_DEATH)
+    proc = subprocess.Popen(["timeout", "300", "salloc", *ALLOC, "srun", "--pmp-workers=4", PYTHON, str(script)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=slurm.env,
+                            cwd=slurm.tmp_path)
+    crashed = lost = None
+    lines = []
+    try:
+        for line in proc.stdout:  # blocking reads: the script's own output paces the test
+            lines.append(line)
+            if crashed is None and "RUNNING on node2" in line:
+                cluster_node(fault, "node2")
+                crashed = time.monotonic()
+            elif crashed is not None and line.startswith("LOST"):
+                lost = time.monotonic()
+        stderr = proc.stderr.read()
+        proc.wait()
+    finally:
+        if crashed is not None:
+            if fault == "freeze":
+                cluster_node("crash", "node2")
+            cluster_node("start")  # node2 back for the tests after this one
+    assert crashed is not None, "".join(lines) + stderr
+    assert lost is not None, "".join(lines) + stderr
+    fault_times[f"node {fault} (slurmd, steps, tasks) -> WorkerLost"] = round(lost - crashed, 2)
+    result = [line for line in lines if line.startswith("RESULT")]
+    assert result, "".join(lines) + stderr
+    outcomes, after = ast.literal_eval(result[0][len("RESULT "):])
+    lost_tasks = [o for o in outcomes if o != "node1"]
+    assert lost_tasks and all(o.startswith("WorkerLost: pmp: worker ") and "node2" in o for o in lost_tasks), outcomes
+    assert "node1" in outcomes  # the tasks not on the dead node ran
+    assert after == [0, 1, 2, 3]
+    assert lost - crashed < 15

@@ -61,6 +61,30 @@ static int fake_srun_argv(char **buf, int *argc, char ***argv)
 	return 0;
 }
 
+static int fake_random(void *buf, size_t len)
+{
+	if (fake.fail_random) {
+		errno = fake.fail_random;
+		return -1;
+	}
+	memset(buf, 0x5a, len);
+	return 0;
+}
+
+static int fake_step_first_node(uint32_t job, uint32_t step, char *node, size_t nlen, char *addr, size_t alen,
+				char *err, size_t errlen)
+{
+	fake.lookup_job = job;
+	fake.lookup_step = step;
+	if (!fake.first_node) {
+		snprintf(err, errlen, "cannot look up step %u.%u (fake): retry", job, step);
+		return -1;
+	}
+	snprintf(node, nlen, "%s", fake.first_node);
+	snprintf(addr, alen, "%s", fake.first_addr);
+	return 0;
+}
+
 void fake_reset(spank_context_t ctx)
 {
 	fake_free();
@@ -77,6 +101,8 @@ void fake_reset(spank_context_t ctx)
 	pmp_sys.topology = fake_topology;
 	pmp_sys.end_task = fake_end_task;
 	pmp_sys.srun_argv = fake_srun_argv;
+	pmp_sys.random = fake_random;
+	pmp_sys.step_first_node = fake_step_first_node;
 }
 
 void fake_free(void)

@@ -34,6 +34,9 @@ struct fake_spank {
 	int ended;                            /* end_task() calls, instead of _exit */
 	int end_status;
 	char *const *srun_argv;               /* srun's command line; NULL: unreadable */
+	const char *first_node, *first_addr;  /* the step's first node; NULL: lookup fails */
+	uint32_t lookup_job, lookup_step;     /* what the plugin looked up */
+	int fail_random;                      /* errno for random(), 0: succeed */
 };
 
 extern struct fake_spank fake;

@@ -23,6 +23,8 @@ static void test_defaults_without_arguments(void **st)
 	assert_string_equal(c.thread_vars, "OMP_NUM_THREADS,OPENBLAS_NUM_THREADS,MKL_NUM_THREADS,"
 					   "VECLIB_MAXIMUM_THREADS,NUMEXPR_NUM_THREADS");
 	assert_string_equal(c.gpu_vars, "CUDA_VISIBLE_DEVICES,ROCR_VISIBLE_DEVICES");
+	assert_int_equal(c.static_port_lo, 30000);
+	assert_int_equal(c.static_port_hi, 32767);
 }
 
 static void test_every_setting(void **st)
@@ -33,9 +35,12 @@ static void test_every_setting(void **st)
 	char *args[] = {"default_workers=4", "max_workers=64", "default_cores_per_worker=2",
 			"max_cores_per_worker=8", "default_threads_per_core=2", "max_threads_per_core=4",
 			"default_gpus_per_worker=1", "max_gpus_per_worker=2", "bind_cpus=no",
-			"bind_gpus=false", "thread_vars=OMP_NUM_THREADS", "gpu_vars=HIP_VISIBLE_DEVICES,ZE_AFFINITY_MASK"};
+			"bind_gpus=false", "thread_vars=OMP_NUM_THREADS", "gpu_vars=HIP_VISIBLE_DEVICES,ZE_AFFINITY_MASK",
+			"static_ports=40000-40010"};
 	pmp_config_init(&c);
-	assert_int_equal(pmp_config_parse(&c, 12, args, err, sizeof(err)), 0);
+	assert_int_equal(pmp_config_parse(&c, 13, args, err, sizeof(err)), 0);
+	assert_int_equal(c.static_port_lo, 40000);
+	assert_int_equal(c.static_port_hi, 40010);
 	assert_int_equal(c.deflt[PMP_OPT_WORKERS], 4);
 	assert_int_equal(c.max[PMP_OPT_WORKERS], 64);
 	assert_int_equal(c.deflt[PMP_OPT_CORES_PER_WORKER], 2);
@@ -61,7 +66,9 @@ static void test_rejects_bad_arguments(void **st)
 			     "default_workers=x", "max_threads_per_core=2000", "max_worker_id=3",
 			     "default_oversubscribe=1", "bind_cpus=maybe", "thread_vars=OMP NUM",
 			     "thread_vars=A,,B", "gpu_vars=1GPU", "default_gpus_per_worker=-1",
-			     "a_very_long_key_that_does_not_fit_in_the_key_buffer_of_the_parser_at_all=1", NULL};
+			     "a_very_long_key_that_does_not_fit_in_the_key_buffer_of_the_parser_at_all=1",
+			     "static_ports=40000", "static_ports=40010-40000", "static_ports=80-90",
+			     "static_ports=40000-70000", "static_ports=-5", "static_ports=123456789012345678-1", NULL};
 	for (int i = 0; bad[i]; i++) {
 		struct pmp_config c;
 		char err[PMP_MSG_MAX] = "";

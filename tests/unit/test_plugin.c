@@ -13,6 +13,8 @@
 
 #include "fake_spank.h"
 
+static void clear_srun_env(void);
+
 static int teardown(void **st)
 {
 	(void)st;
@@ -368,6 +370,104 @@ static void test_remote_static_marks_task_zero_main(void **st)
 	assert_string_equal(fake_getenv("PMP_MAIN"), "0");
 }
 
+static void test_remote_static_numbers_workers_and_checks_task_zeros_node(void **st)
+{
+	(void)st;
+	const char *opts[] = {"pmp-static", NULL, NULL};
+	fake_reset(S_CTX_REMOTE);
+	fake_setenv("PMP_STATIC_NODE", "node1");
+	fake_setenv("SLURMD_NODENAME", "node1");
+	remote_step(opts, 3);
+	assert_int_equal(task_init(0, 0), 0);
+	assert_null(fake_getenv("PMP_WORKER_ID")); /* task 0 submits, it is no worker */
+	assert_int_equal(task_init(1, 1), 0);
+	assert_string_equal(fake_getenv("PMP_WORKER_ID"), "0");
+	assert_int_equal(task_init(2, 5), 0);
+	assert_string_equal(fake_getenv("PMP_WORKER_ID"), "4");
+
+	/* task 0 elsewhere than on the node srun found: the endpoint would be wrong */
+	fake_reset(S_CTX_REMOTE);
+	fake_setenv("PMP_STATIC_NODE", "node1");
+	fake_setenv("SLURMD_NODENAME", "node2");
+	remote_step(opts, 1);
+	capture_begin();
+	assert_int_equal(task_init(0, 0), -1);
+	assert_string_equal(capture_end(), "pmp: --pmp-static needs task 0 on the step's first node, node1, but it "
+					   "runs on node2: drop the -m/--distribution option that moved it\n");
+}
+
+static void test_srun_static_step_gets_endpoint_secret_and_kill_on_bad_exit(void **st)
+{
+	(void)st;
+	char *const argv[] = {"srun", "-n3", "--pmp-static", "python", "script.py", NULL};
+	clear_srun_env();
+	fake_reset(S_CTX_LOCAL);
+	fake.srun_argv = argv;
+	fake.step_id = 7;
+	fake.first_node = "node1";
+	fake.first_addr = "10.0.0.1";
+	assert_int_equal(slurm_spank_init(FAKE_SP, 0, NULL), 0);
+	assert_string_equal(getenv("SLURM_KILL_BAD_EXIT"), "1");
+	assert_null(getenv("SLURM_OVERLAP")); /* a static step keeps its shape */
+	assert_int_equal(fake_use_option("pmp-static", NULL), 0);
+	assert_int_equal(slurm_spank_init_post_opt(FAKE_SP, 0, NULL), 0);
+	assert_int_equal(slurm_spank_local_user_init(FAKE_SP, 0, NULL), 0);
+	assert_int_equal(fake.lookup_job, 42);
+	assert_int_equal(fake.lookup_step, 7);
+	/* every byte 0x5a: Z85 as libzmq and pyzmq spell it (z85.encode(b"\\x5a" * 32)); the port
+	 * from 0x5a5a5a5a in the default static_ports=30000-32767 */
+	assert_string_equal(getenv("PMP_SECRET"), "token:t3t9kt3t9kt3t9kt3t9kt3t9kt3t9kt3t9kt3t9k");
+	char want[64];
+	snprintf(want, sizeof(want), "tcp://10.0.0.1:%u", 30000u + 0x5a5a5a5au % 2768u);
+	assert_string_equal(getenv("PMP_ENDPOINT"), want);
+	assert_string_equal(getenv("PMP_STATIC_NODE"), "node1");
+	clear_srun_env();
+
+	/* the user's -K stays the user's */
+	char *const keep[] = {"srun", "-K0", "-n3", "--pmp-static", "python", NULL};
+	fake_reset(S_CTX_LOCAL);
+	fake.srun_argv = keep;
+	assert_int_equal(slurm_spank_init(FAKE_SP, 0, NULL), 0);
+	assert_null(getenv("SLURM_KILL_BAD_EXIT"));
+	clear_srun_env();
+}
+
+static void test_srun_static_step_lookup_failures_stop_srun(void **st)
+{
+	(void)st;
+	char *const argv[] = {"srun", "-n3", "--pmp-static", "python", NULL};
+	clear_srun_env();
+	fake_reset(S_CTX_LOCAL);
+	fake.srun_argv = argv;
+	assert_int_equal(slurm_spank_init(FAKE_SP, 0, NULL), 0);
+	capture_begin();
+	assert_int_equal(slurm_spank_local_user_init(FAKE_SP, 0, NULL), -1);
+	assert_string_equal(capture_end(), "pmp: --pmp-static: cannot look up step 42.0 (fake): retry\n");
+	assert_null(getenv("PMP_SECRET"));
+
+	fake.first_node = "node1";
+	fake.first_addr = "";
+	capture_begin();
+	assert_int_equal(slurm_spank_local_user_init(FAKE_SP, 0, NULL), -1);
+	assert_memory_equal(capture_end(), "pmp: --pmp-static: node node1's address '' makes no endpoint", 59);
+
+	fake.first_addr = "10.0.0.1";
+	fake.fail_random = EIO;
+	capture_begin();
+	assert_int_equal(slurm_spank_local_user_init(FAKE_SP, 0, NULL), -1);
+	assert_memory_equal(capture_end(), "pmp: --pmp-static: no random numbers", 36);
+	clear_srun_env();
+
+	/* a plain step looks nothing up */
+	char *const plain[] = {"srun", "-n3", "python", NULL};
+	fake_reset(S_CTX_LOCAL);
+	fake.srun_argv = plain;
+	assert_int_equal(slurm_spank_init(FAKE_SP, 0, NULL), 0);
+	assert_int_equal(slurm_spank_local_user_init(FAKE_SP, 0, NULL), 0);
+	assert_int_equal(fake.lookup_job, 0);
+	assert_null(getenv("SLURM_KILL_BAD_EXIT"));
+}
+
 static void test_remote_worker_step(void **st)
 {
 	(void)st;
@@ -478,7 +578,8 @@ static void test_remote_affinity_failures(void **st)
 static void clear_srun_env(void)
 {
 	const char *vars[] = {"SLURM_OVERLAP", "SLURM_NTASKS", "SLURM_NPROCS", "SLURM_NNODES", "PMP_INHERITED",
-			      "SLURM_JOB_NUM_NODES", "PMP_JOB_NUM_NODES",
+			      "SLURM_JOB_NUM_NODES", "PMP_JOB_NUM_NODES", "SLURM_KILL_BAD_EXIT", "PMP_ENDPOINT",
+			      "PMP_SECRET", "PMP_STATIC_NODE",
 			      "SLURM_SPANK__SLURM_SPANK_OPTION_pmp_pmp_workers"};
 	for (size_t i = 0; i < sizeof(vars) / sizeof(*vars); i++)
 		unsetenv(vars[i]);
@@ -636,6 +737,9 @@ int main(void)
 		cmocka_unit_test_teardown(test_remote_inherited_options_give_variables_only, teardown),
 		cmocka_unit_test_teardown(test_remote_controller_runs_the_script_once, teardown),
 		cmocka_unit_test_teardown(test_remote_controller_gets_the_jobs_node_count_back, teardown),
+		cmocka_unit_test_teardown(test_remote_static_numbers_workers_and_checks_task_zeros_node, teardown),
+		cmocka_unit_test_teardown(test_srun_static_step_gets_endpoint_secret_and_kill_on_bad_exit, teardown),
+		cmocka_unit_test_teardown(test_srun_static_step_lookup_failures_stop_srun, teardown),
 	};
 	return cmocka_run_group_tests_name("plugin", tests, NULL, NULL);
 }
