@@ -34,7 +34,6 @@ class Future(concurrent.futures.Future):
         super().__init__()
         self._pmp_cancel = None  # set while the task can still be taken back
         self._pmp_state = None   # where the task is: 1 queued, 2 on a worker, 0 neither
-        self._pmp_function = None  # its function's name, for error_log_file
 
     def cancel(self):
         with self._condition:
@@ -215,7 +214,7 @@ class Executor(concurrent.futures.Executor):
                 raise RuntimeError("cannot schedule new futures after shutdown")
             future = Future()
             if self._error_log is not None:
-                future._pmp_function = function_name(fn, args)
+                future._pmp_function = function_name(fn, args)  # for its record, if it fails
             deps = find_futures((args, kwargs))
             if not deps:
                 self._send(future, fn, args, kwargs, spec)
@@ -418,10 +417,9 @@ class Executor(concurrent.futures.Executor):
                 future = self._futures.pop(task, None)
                 if future is not None and future.set_running_or_notify_cancel():
                     future._pmp_cancel = future._pmp_state = None
-                    exc = WorkerLost(text) if lost else BrokenExecutor(text)
+                    future.set_exception(WorkerLost(text) if kind == _core.EVENT_TASK_LOST else BrokenExecutor(text))
                     if self._error_log is not None:
-                        self._record_failure(task, future, worker, exc)
-                    future.set_exception(exc)
+                        self._record_failure(task, future, worker, future.exception())
             elif kind == _core.EVENT_WORKER_READY:
                 with self._ready:
                     self.workers_ready += 1
@@ -433,7 +431,8 @@ class Executor(concurrent.futures.Executor):
                 self._log_exit(status, text)
 
     def _record_failure(self, task, future, worker, exc):
-        self._error_log.record(task, future._pmp_function, worker, self._worker_nodes.get(worker), exc)
+        self._error_log.record(task, getattr(future, "_pmp_function", None), worker,
+                               self._worker_nodes.get(worker), exc)
 
     def _log_exit(self, status, text):
         if status == 0:
