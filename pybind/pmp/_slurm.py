@@ -131,8 +131,9 @@ class SlurmBackend:
                 argv.append(f"--nodelist={node}")
         else:
             argv.append("--exact")
-        if res.cores > 1:
-            argv.append(f"--mpi={self.mpi}")
+        # Serial workers too: Open MPI under srun without PMI aborts in MPI_Init, so a task
+        # that merely imports mpi4py (or a library that does) would kill its worker.
+        argv.append(f"--mpi={self.mpi}")
         if res.gpus_per_core:
             argv += [f"--gpus-per-task={res.gpus_per_core}", f"--pmp-gpus-per-worker={res.gpus_per_core}"]
         if res.cwd:

@@ -41,6 +41,22 @@ def test_block_workers_on_both_nodes(slurm):
     assert workers >= 2
 
 
+def test_serial_workers_can_import_mpi4py(slurm):
+    """A serial task that imports mpi4py (itself, or through a library) is a one-rank MPI
+    job, in both modes: Open MPI in a step without PMI would abort the worker."""
+    result, _ = run(slurm, """\
+        def size():
+            from mpi4py import MPI
+            return MPI.COMM_WORLD.Get_size()
+        with pmp.Executor(max_workers=2, block_allocation=True) as exe:
+            block = exe.submit(size).result()
+        with pmp.Executor(max_workers=2) as exe:
+            per_task = exe.submit(size).result()
+        print((block, per_task))
+        """)
+    assert result == (1, 1)
+
+
 def test_srun_entry_point_runs_the_script_once(slurm):
     proc, left = slurm.in_allocation(ALLOC, "import os\nprint('hello from task', os.environ['SLURM_PROCID'])\n",
                                      "--pmp-workers=2")
