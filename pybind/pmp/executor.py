@@ -18,37 +18,62 @@ RESOURCE_KEYS = ("cores", "threads_per_core", "gpus_per_core", "cwd", "openmpi_o
 _live = set()  # controllers whose I/O thread may still run: joined at exit
 _live_lock = threading.Lock()
 _in_io_thread = threading.local()
+_condition_lock = threading.Lock()  # makes each Future's Condition once
 
 
 class Future(concurrent.futures.Future):
     """A concurrent.futures.Future that asks the controller where its task is, rather than
     being told at every dispatch: cancel() takes a queued task back (a task already on a
     worker cannot be cancelled, as in ProcessPoolExecutor), running() is True once the
-    task is on a worker."""
+    task is on a worker.
+
+    Lean, for a million queued tasks: the executor and task id in slots (no closures), and
+    the Condition (an RLock, a deque and bound methods: 1.3 KB) made only when someone
+    first waits on or settles the future."""
+
+    __slots__ = ("_pmp_cond", "_pmp_executor", "_pmp_task")
 
     def __init__(self):
-        super().__init__()
-        self._pmp_cancel = None  # set while the task can still be taken back
-        self._pmp_state = None   # where the task is: 1 queued, 2 on a worker, 0 neither
+        # concurrent.futures.Future.__init__ without its Condition (see _condition)
+        self._state = PENDING
+        self._result = None
+        self._exception = None
+        self._waiters = []
+        self._done_callbacks = []
+        self._pmp_cond = None
+        self._pmp_executor = None  # set while the task can still be taken back
+        self._pmp_task = None      # its id once sent to the controller
+
+    @property
+    def _condition(self):
+        cond = self._pmp_cond
+        if cond is None:
+            with _condition_lock:
+                cond = self._pmp_cond
+                if cond is None:
+                    cond = self._pmp_cond = threading.Condition()
+        return cond
 
     def cancel(self):
         with self._condition:
-            taken_back = self._state == PENDING and self._pmp_cancel is not None
-            if taken_back and not self._pmp_cancel():
+            executor, task = self._pmp_executor, self._pmp_task
+            taken_back = self._state == PENDING and executor is not None
+            if taken_back and task is not None and not executor._cancel(task):
                 return False
         if not super().cancel():
             return False
         if taken_back:
             # No worker will run it: what the executor does for a cancelled task it
             # would have run, so that wait() and as_completed() count it as done.
-            self._pmp_cancel = self._pmp_state = None
+            self._pmp_executor = None
             self.set_running_or_notify_cancel()
         return True
 
     def running(self):
         with self._condition:
-            if self._state == PENDING and self._pmp_state is not None:
-                return self._pmp_state() == 2
+            executor, task = self._pmp_executor, self._pmp_task
+            if self._state == PENDING and executor is not None and task is not None:
+                return executor._core.task_state(task) == 2
         return super().running()
 
 
@@ -194,7 +219,7 @@ class Executor(concurrent.futures.Executor):
                 raise ValueError("a future was passed as an argument but disable_dependencies=True: "
                                  "pass its result, or create the executor with disable_dependencies=False")
             self._waiting.add(future)
-            future._pmp_cancel = lambda: True  # nothing was sent yet
+            future._pmp_executor = self  # nothing was sent yet: cancel() takes it back
         _after(deps, lambda failed: self._dependencies_done(future, fn, args, kwargs, spec, failed))
         return future
 
@@ -210,13 +235,12 @@ class Executor(concurrent.futures.Executor):
                                  f"{self._max_message_size}: pass less data, or raise the limit")
         task = next(self._ids)
         self._futures[task] = future
-        future._pmp_cancel = lambda: self._cancel(task)
-        future._pmp_state = lambda: self._core.task_state(task)
+        future._pmp_executor, future._pmp_task = self, task
         try:
             self._core.submit(task, frames, spec)
         except _core.Error as e:
             self._futures.pop(task, None)
-            future._pmp_cancel = None
+            future._pmp_executor = None
             raise BrokenExecutor(str(e)) from None
 
     def _cancel(self, task):
@@ -348,7 +372,7 @@ class Executor(concurrent.futures.Executor):
                 future = self._futures.pop(task, None)
                 if future is None:
                     continue
-                future._pmp_cancel = future._pmp_state = None
+                future._pmp_executor = None
                 if not future.set_running_or_notify_cancel():
                     continue
                 if status == _core.OK:
@@ -363,7 +387,7 @@ class Executor(concurrent.futures.Executor):
             elif kind in (_core.EVENT_TASK_LOST, _core.EVENT_TASK_FAILED):
                 future = self._futures.pop(task, None)
                 if future is not None and future.set_running_or_notify_cancel():
-                    future._pmp_cancel = future._pmp_state = None
+                    future._pmp_executor = None
                     future.set_exception(WorkerLost(text) if kind == _core.EVENT_TASK_LOST else BrokenExecutor(text))
             elif kind == _core.EVENT_WORKER_READY:
                 self.workers_ready += 1
