@@ -6,10 +6,10 @@ import itertools
 import os
 import threading
 import weakref
-from concurrent.futures._base import PENDING
 
 from . import _backends, _config, _core, _serialize
 from ._deps import find_futures, resolve
+from ._future import Future
 from .errors import BrokenExecutor, WorkerLost
 
 _SECURITY = {"auto": _core.SECURITY_AUTO, "curve": _core.SECURITY_CURVE, "token": _core.SECURITY_TOKEN}
@@ -18,63 +18,6 @@ RESOURCE_KEYS = ("cores", "threads_per_core", "gpus_per_core", "cwd", "openmpi_o
 _live = set()  # controllers whose I/O thread may still run: joined at exit
 _live_lock = threading.Lock()
 _in_io_thread = threading.local()
-_condition_lock = threading.Lock()  # makes each Future's Condition once
-
-
-class Future(concurrent.futures.Future):
-    """A concurrent.futures.Future that asks the controller where its task is, rather than
-    being told at every dispatch: cancel() takes a queued task back (a task already on a
-    worker cannot be cancelled, as in ProcessPoolExecutor), running() is True once the
-    task is on a worker.
-
-    Lean, for a million queued tasks: the executor and task id in slots (no closures), and
-    the Condition (an RLock, a deque and bound methods: 1.3 KB) made only when someone
-    first waits on or settles the future."""
-
-    __slots__ = ("_pmp_cond", "_pmp_executor", "_pmp_task")
-
-    def __init__(self):
-        # concurrent.futures.Future.__init__ without its Condition (see _condition)
-        self._state = PENDING
-        self._result = None
-        self._exception = None
-        self._waiters = []
-        self._done_callbacks = []
-        self._pmp_cond = None
-        self._pmp_executor = None  # set while the task can still be taken back
-        self._pmp_task = None      # its id once sent to the controller
-
-    @property
-    def _condition(self):
-        cond = self._pmp_cond
-        if cond is None:
-            with _condition_lock:
-                cond = self._pmp_cond
-                if cond is None:
-                    cond = self._pmp_cond = threading.Condition()
-        return cond
-
-    def cancel(self):
-        with self._condition:
-            executor, task = self._pmp_executor, self._pmp_task
-            taken_back = self._state == PENDING and executor is not None
-            if taken_back and task is not None and not executor._cancel(task):
-                return False
-        if not super().cancel():
-            return False
-        if taken_back:
-            # No worker will run it: what the executor does for a cancelled task it
-            # would have run, so that wait() and as_completed() count it as done.
-            self._pmp_executor = None
-            self.set_running_or_notify_cancel()
-        return True
-
-    def running(self):
-        with self._condition:
-            executor, task = self._pmp_executor, self._pmp_task
-            if self._state == PENDING and executor is not None and task is not None:
-                return executor._core.task_state(task) == 2
-        return super().running()
 
 
 class Executor(concurrent.futures.Executor):
