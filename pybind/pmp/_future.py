@@ -45,6 +45,8 @@ class Future(concurrent.futures.Future):
         return cond
 
     def cancel(self):
+        if self._pmp_cond is None and self._cancel_unwatched():
+            return True
         with self._condition:
             executor, task = self._pmp_executor, self._pmp_task
             taken_back = self._state == PENDING and executor is not None
@@ -57,6 +59,23 @@ class Future(concurrent.futures.Future):
             # would have run, so that wait() and as_completed() count it as done.
             self._pmp_executor = None
             self.set_running_or_notify_cancel()
+        return True
+
+    def _cancel_unwatched(self):
+        """cancel() of a queued task nobody has made the Condition of (shutdown with
+        cancel_futures=True, by the hundred thousand): taken back and settled under the
+        module lock. False when that does not apply (the caller takes the general path)."""
+        with _condition_lock:
+            executor, task = self._pmp_executor, self._pmp_task
+            if self._pmp_cond is not None or self._state != PENDING or executor is None:
+                return False
+            if task is not None and not executor._cancel(task):
+                return False  # on a worker already: general path, which says so
+            # concurrent.futures' cancel() then set_running_or_notify_cancel(): no waiter
+            # to tell (wait() makes the Condition first)
+            self._state = CANCELLED_AND_NOTIFIED
+            self._pmp_executor = None
+        self._invoke_callbacks()
         return True
 
     def running(self):

@@ -125,3 +125,45 @@ def test_cancel_before_running():
     assert not f.set_running_or_notify_cancel()
     with pytest.raises(concurrent.futures.CancelledError):
         f.result()
+
+
+class _FakeExecutor:
+    def __init__(self, queued):
+        self.queued, self.asked = queued, []
+
+    def _cancel(self, task):
+        self.asked.append(task)
+        return self.queued
+
+
+@pytest.mark.parametrize("queued", [True, False])
+def test_cancel_of_a_sent_task_asks_the_executor(queued):
+    calls = []
+    f = Future()
+    f._pmp_executor, f._pmp_task = _FakeExecutor(queued), 7
+    if not queued:
+        f.add_done_callback(calls.append)
+    assert f.cancel() is queued
+    assert f._pmp_executor is None if queued else f._pmp_executor.asked[0] == 7
+    if queued:
+        assert f.cancelled() and f.done() and not f.running()
+        with pytest.raises(RuntimeError):  # told already, as concurrent.futures' executors do
+            f.set_running_or_notify_cancel()
+        with pytest.raises(concurrent.futures.CancelledError):
+            f.result()
+        done, pending = concurrent.futures.wait([f], timeout=0)
+        assert done == {f} and not pending
+    else:
+        assert not f.cancelled() and not f.done() and calls == []
+
+
+def test_fast_cancel_runs_callbacks_once():
+    f = Future()
+    f._pmp_executor, f._pmp_task = _FakeExecutor(True), 1
+    g = Future()
+    calls = []
+    g.add_done_callback(calls.append)  # made g's Condition: the general path
+    g._pmp_executor, g._pmp_task = _FakeExecutor(True), 2
+    assert f.cancel() and g.cancel() and g.cancelled()
+    assert calls == [g]
+    assert f.cancel()  # again: still cancelled
