@@ -189,15 +189,79 @@ int pmp_worker_recv(pmp_worker *w, pmp_request *req, char *err, size_t errlen)
 	}
 }
 
+/* Frames this large are sent from the caller's memory, not copied into ZeroMQ's: a
+ * 64 MB result was a 64 MB copy (and its page faults) in the worker. */
+#define ZERO_COPY_MIN (64 * 1024)
+
+/* The large frames of one send that ZeroMQ still holds. */
+struct lent {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int pending;
+};
+
+static void lent_back(void *data, void *hint)
+{
+	struct lent *l = hint;
+	(void)data;
+	pthread_mutex_lock(&l->lock);
+	l->pending--;
+	pthread_cond_signal(&l->cond);
+	pthread_mutex_unlock(&l->lock);
+}
+
+/* frames[i], copied when small, lent when large (counted in l). */
+static int send_frame(void *sock, const pmp_frame *f, int flags, struct lent *l)
+{
+	if (f->size < ZERO_COPY_MIN)
+		return zmq_send(sock, f->data, f->size, flags) < 0 ? -1 : 0;
+	zmq_msg_t m;
+	if (zmq_msg_init_data(&m, (void *)f->data, f->size, lent_back, l) < 0)
+		return -1;
+	pthread_mutex_lock(&l->lock);
+	l->pending++;
+	pthread_mutex_unlock(&l->lock);
+	if (zmq_msg_send(&m, sock, flags) < 0) {
+		zmq_msg_close(&m); /* gives it back */
+		return -1;
+	}
+	return 0;
+}
+
 int pmp_worker_send(pmp_worker *w, uint64_t task, enum pmp_status status, const pmp_frame *frames,
 		    size_t n, char *err, size_t errlen)
 {
 	struct pmp_header h = {PMP_MSG_RESULT, status == PMP_ERROR ? PMP_FLAG_ERROR : 0, task};
+	uint8_t head[PMP_HEADER_SIZE];
+	struct lent l = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+	int rc = 0, e = 0;
+
 	if (n > PMP_MAX_FRAMES)
 		return pmp_err(err, errlen, "pmp: a result has more than %d buffers: return fewer, larger "
 			       "objects", PMP_MAX_FRAMES);
-	if (pmp_send(w->sock, NULL, &h, frames, n) < 0)
-		return pmp_err(err, errlen, "pmp: sending a result failed (%s)", zmq_strerror(errno));
+	pmp_header_encode(&h, head);
+	if (zmq_send(w->sock, head, sizeof(head), n ? ZMQ_SNDMORE : 0) < 0)
+		rc = -1;
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = send_frame(w->sock, &frames[i], i + 1 < n ? ZMQ_SNDMORE : 0, &l);
+	e = errno;
+	/* The caller's memory is lent until ZeroMQ has written it out (or dropped it, with
+	 * the connection): the frames are only valid during this call. A message cut short
+	 * after a lent frame would hold it forever: it is ended with an empty frame (the
+	 * controller then fails to read that result). */
+	pthread_mutex_lock(&l.lock);
+	bool cut = rc < 0 && l.pending > 0;
+	pthread_mutex_unlock(&l.lock);
+	if (cut)
+		zmq_send(w->sock, "", 0, 0);
+	pthread_mutex_lock(&l.lock);
+	while (l.pending > 0)
+		pthread_cond_wait(&l.cond, &l.lock);
+	pthread_mutex_unlock(&l.lock);
+	pthread_mutex_destroy(&l.lock);
+	pthread_cond_destroy(&l.cond);
+	if (rc < 0)
+		return pmp_err(err, errlen, "pmp: sending a result failed (%s)", zmq_strerror(e));
 	return 0;
 }
 

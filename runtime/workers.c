@@ -85,6 +85,52 @@ struct pmp_wk *pmp_workers_pick(const struct pmp_worker_table *t, size_t limit)
 	return best;
 }
 
+static bool takes_tasks(const struct pmp_wk *w)
+{
+	return w && w->state == PMP_W_READY && !w->per_task;
+}
+
+/* The fewest tasks a READY long-lived worker holds; false if there is none. */
+static bool min_inflight(const struct pmp_worker_table *t, size_t *min)
+{
+	bool any = false;
+	for (size_t i = 0; i < t->cap; i++) {
+		const struct pmp_wk *w = t->slots[i];
+		if (takes_tasks(w) && (!any || w->inflight.len < *min)) {
+			*min = w->inflight.len;
+			any = true;
+		}
+	}
+	return any;
+}
+
+struct pmp_wk *pmp_workers_pick_next(const struct pmp_worker_table *t, size_t limit, struct pmp_pick_cursor *c)
+{
+	if (!c->started) {
+		c->started = true;
+		c->next = 0;
+		if (!min_inflight(t, &c->level))
+			return NULL; /* stays so: nobody becomes READY during a turn */
+	}
+	for (int passes = 0; passes < 2; passes++) {
+		if (c->level >= limit)
+			return NULL;
+		for (; c->next < t->cap; c->next++) {
+			struct pmp_wk *w = t->slots[c->next];
+			if (takes_tasks(w) && w->inflight.len == c->level) {
+				c->next++;
+				return w;
+			}
+		}
+		/* Every worker of this level got a task: the next level, from the start (or
+		 * the fewest there are, should one that got a task have stopped since). */
+		c->next = 0;
+		if (!min_inflight(t, &c->level))
+			return NULL;
+	}
+	return NULL;
+}
+
 size_t pmp_workers_expected(const struct pmp_worker_table *t)
 {
 	size_t n = 0;

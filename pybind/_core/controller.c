@@ -1,9 +1,17 @@
 /* Controller and Spec: the controller side of libpmp for Python.
  *
- * libpmp's I/O thread calls deliver() with each batch of events: it takes the GIL once
- * per batch and hands the executor a list of (kind, task, worker, status, message, text).
+ * libpmp's I/O thread calls deliver() with each batch of events; the executor gets them
+ * as a list of (kind, task, worker, status, message, text), under the GIL, once per batch.
+ * While the controller has tasks queued, the I/O thread must not wait for the GIL: a
+ * thread that keeps it (a loop of submits) would let it wait a whole switch interval
+ * (5 ms) while the workers run out of tasks. Then it hands the batch to a delivery
+ * thread, which waits for the GIL and delivers every batch that came meanwhile in one
+ * call; with nothing queued (one task at a time) it delivers at once, without the hop.
  * While the I/O thread runs it holds a reference to its Controller, given back in
- * join(), so a Controller is never freed under its own thread. */
+ * join(), so a Controller is never freed under its own threads. */
+#include <pthread.h>
+#include <signal.h>
+
 #include "core.h"
 
 #define BIG_FRAMES (64 * 1024) /* copies larger than this run without the GIL */
@@ -13,11 +21,25 @@ typedef struct {
 	pmp_spec *spec;
 } SpecObject;
 
+/* Events the I/O thread handed over, with their texts copied. */
+typedef struct batch {
+	struct batch *next;
+	size_t n;
+	pmp_event evs[];
+} batch;
+
 typedef struct {
 	PyObject_HEAD
-	pmp_controller *ctl;
+	pmp_controller *ctl; /* the I/O thread reads it atomically: set after it started */
 	PyObject *on_events;
 	bool thread_ref; /* the I/O thread's reference to self, until join() */
+	/* the delivery thread */
+	pthread_mutex_t dl_lock;
+	pthread_cond_t dl_cond;
+	batch *dl_head, *dl_tail; /* waiting for it */
+	bool dl_busy;             /* it is delivering: later events wait behind */
+	bool dl_started, dl_closing, dl_joined;
+	pthread_t dl_thread;
 } ControllerObject;
 
 /* ---------- Spec ---------- */
@@ -118,27 +140,35 @@ out:
 
 static void free_payloads(pmp_event *evs, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		pmp_msg_free(evs[i].msg);
+		evs[i].msg = NULL;
+	}
 }
 
-static void deliver(void *ctx, pmp_event *evs, size_t n)
+static void free_batches(batch *b)
 {
-	ControllerObject *self = ctx;
-
-#if PY_VERSION_HEX >= 0x030D0000
-	int finalizing = Py_IsFinalizing();
-#else
-	int finalizing = _Py_IsFinalizing();
-#endif
-	if (finalizing) { /* nobody is left to tell */
-		free_payloads(evs, n);
-		return;
+	while (b) {
+		batch *next = b->next;
+		free_payloads(b->evs, b->n);
+		free(b);
+		b = next;
 	}
-	PyGILState_STATE gil = PyGILState_Ensure();
-	core_state *st = core_state_of(Py_TYPE(self));
-	PyObject *list = PyList_New((Py_ssize_t)n);
-	for (size_t i = 0; list && i < n; i++) {
+}
+
+static int finalizing(void)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+	return Py_IsFinalizing();
+#else
+	return _Py_IsFinalizing();
+#endif
+}
+
+/* Adds the events to list from index *at (their payloads move into Messages). */
+static int add_items(core_state *st, PyObject *list, Py_ssize_t *at, pmp_event *evs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
 		PyObject *msg = Py_None;
 		if (evs[i].msg) {
 			msg = core_message_new(st, evs[i].msg);
@@ -149,19 +179,161 @@ static void deliver(void *ctx, pmp_event *evs, size_t n)
 		PyObject *item = msg ? Py_BuildValue("(iKiiNs)", (int)evs[i].kind, (unsigned long long)evs[i].task,
 						     (int)evs[i].worker, evs[i].status, msg, evs[i].text)
 				     : NULL;
-		if (!item) {
-			Py_CLEAR(list);
-			break;
-		}
-		PyList_SET_ITEM(list, (Py_ssize_t)i, item);
+		if (!item)
+			return -1;
+		PyList_SET_ITEM(list, (*at)++, item);
 	}
+	return 0;
+}
+
+/* Calls on_events once with the events of evs and of the batches (the GIL held). */
+static void call_handler(ControllerObject *self, pmp_event *evs, size_t n, batch *batches)
+{
+	core_state *st = core_state_of(Py_TYPE(self));
+	size_t total = n;
+	for (batch *b = batches; b; b = b->next)
+		total += b->n;
+	PyObject *list = PyList_New((Py_ssize_t)total);
+	Py_ssize_t at = 0;
+	int rc = list ? add_items(st, list, &at, evs, n) : -1;
+	for (batch *b = batches; b && rc == 0; b = b->next)
+		rc = add_items(st, list, &at, b->evs, b->n);
 	free_payloads(evs, n); /* those not handed over */
-	PyObject *rc = list ? PyObject_CallOneArg(self->on_events, list) : NULL;
-	if (!rc)
+	free_batches(batches);
+	if (rc < 0)
+		Py_CLEAR(list);
+	PyObject *out = list ? PyObject_CallOneArg(self->on_events, list) : NULL;
+	if (!out)
 		PyErr_WriteUnraisable(self->on_events);
-	Py_XDECREF(rc);
+	Py_XDECREF(out);
 	Py_XDECREF(list);
+}
+
+static void *delivery_main(void *arg)
+{
+	ControllerObject *self = arg;
+	sigset_t all;
+
+	sigfillset(&all); /* signals are for the application's threads */
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	pthread_mutex_lock(&self->dl_lock);
+	for (;;) {
+		while (!self->dl_head && !self->dl_closing)
+			pthread_cond_wait(&self->dl_cond, &self->dl_lock);
+		if (!self->dl_head)
+			break; /* closing, and all delivered */
+		self->dl_busy = true;
+		pthread_mutex_unlock(&self->dl_lock);
+		if (finalizing()) { /* nobody is left to tell */
+			pthread_mutex_lock(&self->dl_lock);
+			free_batches(self->dl_head);
+			self->dl_head = self->dl_tail = NULL;
+			self->dl_busy = false;
+			pthread_cond_broadcast(&self->dl_cond); /* deliver() may wait for this */
+			continue;
+		}
+		PyGILState_STATE gil = PyGILState_Ensure();
+		/* All that came while it waited for the GIL goes in one call. */
+		pthread_mutex_lock(&self->dl_lock);
+		batch *list = self->dl_head;
+		self->dl_head = self->dl_tail = NULL;
+		pthread_mutex_unlock(&self->dl_lock);
+		call_handler(self, NULL, 0, list);
+		PyGILState_Release(gil);
+		pthread_mutex_lock(&self->dl_lock);
+		self->dl_busy = false;
+		pthread_cond_broadcast(&self->dl_cond); /* deliver() may wait for this */
+	}
+	pthread_mutex_unlock(&self->dl_lock);
+	return NULL;
+}
+
+/* A copy of the events (payloads move, texts are copied), or NULL. */
+static batch *copy_batch(pmp_event *evs, size_t n)
+{
+	size_t texts = 0;
+	for (size_t i = 0; i < n; i++)
+		texts += evs[i].text && evs[i].text[0] ? strlen(evs[i].text) + 1 : 0;
+	batch *b = malloc(sizeof(*b) + n * sizeof(pmp_event) + texts);
+	if (!b)
+		return NULL;
+	char *text = (char *)&b->evs[n];
+	b->next = NULL;
+	b->n = n;
+	for (size_t i = 0; i < n; i++) {
+		b->evs[i] = evs[i];
+		evs[i].msg = NULL;
+		if (evs[i].text && evs[i].text[0]) {
+			size_t len = strlen(evs[i].text) + 1;
+			memcpy(text, evs[i].text, len);
+			b->evs[i].text = text;
+			text += len;
+		} else {
+			b->evs[i].text = "";
+		}
+	}
+	return b;
+}
+
+/* Hands the events to the delivery thread (started on first use): 0, or -1 when it
+ * cannot (then nothing was taken). Called with dl_lock held. */
+static int hand_over(ControllerObject *self, pmp_event *evs, size_t n)
+{
+	if (!self->dl_started) {
+		if (pthread_create(&self->dl_thread, NULL, delivery_main, self) != 0)
+			return -1;
+		self->dl_started = true;
+	}
+	batch *b = copy_batch(evs, n);
+	if (!b)
+		return -1;
+	if (self->dl_tail)
+		self->dl_tail->next = b;
+	else
+		self->dl_head = b;
+	self->dl_tail = b;
+	pthread_cond_broadcast(&self->dl_cond);
+	return 0;
+}
+
+static void deliver(void *ctx, pmp_event *evs, size_t n)
+{
+	ControllerObject *self = ctx;
+	pmp_controller *ctl = __atomic_load_n(&self->ctl, __ATOMIC_ACQUIRE);
+
+	pthread_mutex_lock(&self->dl_lock);
+	/* Events are delivered in order: behind those the delivery thread holds. */
+	bool behind = self->dl_head || self->dl_busy;
+	if ((behind || (ctl && pmp_controller_queued(ctl) > 0)) && hand_over(self, evs, n) == 0) {
+		pthread_mutex_unlock(&self->dl_lock);
+		return;
+	}
+	while (self->dl_head || self->dl_busy) /* out of memory: wait for those before */
+		pthread_cond_wait(&self->dl_cond, &self->dl_lock);
+	pthread_mutex_unlock(&self->dl_lock);
+	if (finalizing()) { /* nobody is left to tell */
+		free_payloads(evs, n);
+		return;
+	}
+	PyGILState_STATE gil = PyGILState_Ensure();
+	call_handler(self, evs, n, NULL);
 	PyGILState_Release(gil);
+}
+
+/* After the I/O thread: the delivery thread delivers what it holds, and ends. */
+static void stop_delivery(ControllerObject *self)
+{
+	pthread_mutex_lock(&self->dl_lock);
+	self->dl_closing = true;
+	pthread_cond_broadcast(&self->dl_cond);
+	bool join = self->dl_started && !self->dl_joined && !pthread_equal(self->dl_thread, pthread_self());
+	pthread_mutex_unlock(&self->dl_lock);
+	if (join) {
+		Py_BEGIN_ALLOW_THREADS
+		pthread_join(self->dl_thread, NULL);
+		Py_END_ALLOW_THREADS
+		self->dl_joined = true;
+	}
 }
 
 /* ---------- Controller ---------- */
@@ -190,12 +362,16 @@ static PyObject *controller_new(PyTypeObject *type, PyObject *args, PyObject *kw
 	ControllerObject *self = (ControllerObject *)type->tp_alloc(type, 0);
 	if (!self)
 		return NULL;
+	pthread_mutex_init(&self->dl_lock, NULL);
+	pthread_cond_init(&self->dl_cond, NULL);
 	self->on_events = Py_NewRef(on_events);
 	Py_INCREF(self); /* the I/O thread's: it may call deliver() at once */
 	self->thread_ref = true;
+	pmp_controller *ctl;
 	Py_BEGIN_ALLOW_THREADS
-	self->ctl = pmp_controller_start(&cfg, deliver, self, err, sizeof(err));
+	ctl = pmp_controller_start(&cfg, deliver, self, err, sizeof(err));
 	Py_END_ALLOW_THREADS
+	__atomic_store_n(&self->ctl, ctl, __ATOMIC_RELEASE);
 	if (!self->ctl) {
 		self->thread_ref = false;
 		Py_DECREF(self);
@@ -215,8 +391,9 @@ static int controller_traverse(ControllerObject *self, visitproc visit, void *ar
 
 static int controller_clear(ControllerObject *self)
 {
-	/* The I/O thread may still call on_events: keep it until the thread is gone. */
-	if (!self->ctl)
+	/* The I/O thread, or the delivery thread, may still call on_events: keep it until
+	 * they are gone. */
+	if (!self->ctl && (!self->dl_started || self->dl_joined))
 		Py_CLEAR(self->on_events);
 	return 0;
 }
@@ -232,6 +409,10 @@ static void controller_dealloc(ControllerObject *self)
 		pmp_controller_free(ctl);
 		Py_END_ALLOW_THREADS
 	}
+	stop_delivery(self);
+	free_batches(self->dl_head); /* none: it delivered them */
+	pthread_mutex_destroy(&self->dl_lock);
+	pthread_cond_destroy(&self->dl_cond);
 	Py_CLEAR(self->on_events);
 	tp->tp_free(self);
 	Py_DECREF(tp);
@@ -407,6 +588,7 @@ static PyObject *controller_join(ControllerObject *self, PyObject *unused)
 		Py_BEGIN_ALLOW_THREADS
 		pmp_controller_join(self->ctl);
 		Py_END_ALLOW_THREADS
+		stop_delivery(self); /* the I/O thread is gone: no more events */
 	}
 	if (self->thread_ref) {
 		self->thread_ref = false;

@@ -3,6 +3,7 @@ and replaced by their results once they are done."""
 import concurrent.futures
 
 _CONTAINERS = (list, tuple, dict, set, frozenset)
+_ATOMIC = frozenset((type(None), bool, int, float, complex, str, bytes))  # hold no future
 
 
 def find_futures(obj):
@@ -17,11 +18,14 @@ def _walk(obj, found):
         found.setdefault(id(obj), obj)
     elif isinstance(obj, dict):
         for key, value in obj.items():
-            _walk(key, found)
-            _walk(value, found)
+            if type(key) not in _ATOMIC:
+                _walk(key, found)
+            if type(value) not in _ATOMIC:
+                _walk(value, found)
     elif isinstance(obj, _CONTAINERS):
         for item in obj:
-            _walk(item, found)
+            if type(item) not in _ATOMIC:
+                _walk(item, found)
 
 
 def resolve(obj):

@@ -7,11 +7,11 @@ import logging
 import os
 import threading
 import weakref
-from concurrent.futures._base import PENDING
 
 from . import _backends, _config, _core, _progress, _serialize
 from ._deps import find_futures, resolve
 from ._errorlog import ErrorLog, function_name
+from ._future import Future
 from .errors import BrokenExecutor, WorkerLost
 
 log = logging.getLogger("pmp.executor")
@@ -22,38 +22,6 @@ RESOURCE_KEYS = ("cores", "threads_per_core", "gpus_per_core", "cwd", "openmpi_o
 _live = set()  # controllers whose I/O thread may still run: joined at exit
 _live_lock = threading.Lock()
 _in_io_thread = threading.local()
-
-
-class Future(concurrent.futures.Future):
-    """A concurrent.futures.Future that asks the controller where its task is, rather than
-    being told at every dispatch: cancel() takes a queued task back (a task already on a
-    worker cannot be cancelled, as in ProcessPoolExecutor), running() is True once the
-    task is on a worker."""
-
-    def __init__(self):
-        super().__init__()
-        self._pmp_cancel = None  # set while the task can still be taken back
-        self._pmp_state = None   # where the task is: 1 queued, 2 on a worker, 0 neither
-
-    def cancel(self):
-        with self._condition:
-            taken_back = self._state == PENDING and self._pmp_cancel is not None
-            if taken_back and not self._pmp_cancel():
-                return False
-        if not super().cancel():
-            return False
-        if taken_back:
-            # No worker will run it: what the executor does for a cancelled task it
-            # would have run, so that wait() and as_completed() count it as done.
-            self._pmp_cancel = self._pmp_state = None
-            self.set_running_or_notify_cancel()
-        return True
-
-    def running(self):
-        with self._condition:
-            if self._state == PENDING and self._pmp_state is not None:
-                return self._pmp_state() == 2
-        return super().running()
 
 
 class Executor(concurrent.futures.Executor):
@@ -223,7 +191,7 @@ class Executor(concurrent.futures.Executor):
                 raise ValueError("a future was passed as an argument but disable_dependencies=True: "
                                  "pass its result, or create the executor with disable_dependencies=False")
             self._waiting.add(future)
-            future._pmp_cancel = lambda: True  # nothing was sent yet
+            future._pmp_executor = self  # nothing was sent yet: cancel() takes it back
         _after(deps, lambda failed: self._dependencies_done(future, fn, args, kwargs, spec, failed))
         return future
 
@@ -239,13 +207,12 @@ class Executor(concurrent.futures.Executor):
                                  f"{self._max_message_size}: pass less data, or raise the limit")
         task = next(self._ids)
         self._futures[task] = future
-        future._pmp_cancel = lambda: self._cancel(task)
-        future._pmp_state = lambda: self._core.task_state(task)
+        future._pmp_executor, future._pmp_task = self, task
         try:
             self._core.submit(task, frames, spec)
         except _core.Error as e:
             self._futures.pop(task, None)
-            future._pmp_cancel = None
+            future._pmp_executor = None
             raise BrokenExecutor(str(e)) from None
 
     def _cancel(self, task):
@@ -394,7 +361,7 @@ class Executor(concurrent.futures.Executor):
                 future = self._futures.pop(task, None)
                 if future is None:
                     continue
-                future._pmp_cancel = future._pmp_state = None
+                future._pmp_executor = None
                 if not future.set_running_or_notify_cancel():
                     continue
                 if status == _core.OK:
@@ -416,7 +383,7 @@ class Executor(concurrent.futures.Executor):
                 (log.info if lost else log.error)("task %d fails: %s", task, _unprefixed(text))
                 future = self._futures.pop(task, None)
                 if future is not None and future.set_running_or_notify_cancel():
-                    future._pmp_cancel = future._pmp_state = None
+                    future._pmp_executor = None
                     future.set_exception(WorkerLost(text) if kind == _core.EVENT_TASK_LOST else BrokenExecutor(text))
                     if self._error_log is not None:
                         self._record_failure(task, future, worker, future.exception())

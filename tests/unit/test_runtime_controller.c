@@ -548,6 +548,53 @@ static void test_frames_and_error_status(void **st)
 	rec_free(&r);
 }
 
+/* Large frames (the worker sends them from its own memory, not copied) come back whole,
+ * beside small ones, task after task. */
+static void test_large_frames(void **st)
+{
+	(void)st;
+	struct recorder r;
+	rec_init(&r);
+	pmp_controller *c = start(&r, NULL, 0, 0);
+	pmp_spec *spec = echo_spec(1);
+	add_workers(c, spec, 1);
+	char err[PMP_ERR_MAX] = "";
+	size_t sizes[2] = {1 << 20, (64 << 10) + 1};
+	char *big[2], *want = malloc(sizes[0] + sizes[1] + 8);
+	assert_non_null(want);
+	for (int b = 0; b < 2; b++) {
+		assert_non_null(big[b] = malloc(sizes[b]));
+		for (size_t i = 0; i < sizes[b]; i++)
+			big[b][i] = (char)('a' + (i * 7 + (size_t)b) % 26);
+	}
+	/* The echo worker reverses each frame. */
+	char *p = want;
+	for (size_t i = 0; i < sizes[0]; i++)
+		*p++ = big[0][sizes[0] - 1 - i];
+	memcpy(p, "|yx|", 4);
+	p += 4;
+	for (size_t i = 0; i < sizes[1]; i++)
+		*p++ = big[1][sizes[1] - 1 - i];
+	*p = '\0';
+	pmp_frame frames[] = {{big[0], sizes[0]}, {"xy", 2}, {big[1], sizes[1]}};
+	for (uint64_t t = 1; t <= 4; t++)
+		assert_int_equal(pmp_controller_submit(c, t, NULL, frames, 3, err, sizeof(err)), 0);
+	for (uint64_t t = 1; t <= 4; t++) {
+		wait_task(&r, t);
+		struct rec x = task_event(&r, t);
+		assert_int_equal(x.kind, PMP_EVENT_RESULT);
+		assert_int_equal(x.status, PMP_OK);
+		assert_int_equal(x.nframes, 3);
+		assert_true(strcmp(x.payload, want) == 0);
+	}
+	finish(c);
+	pmp_spec_unref(spec);
+	rec_free(&r);
+	free(big[0]);
+	free(big[1]);
+	free(want);
+}
+
 /* Tasks submitted one at a time keep the queue shallow: each goes to the idle worker, not
  * behind the sleeper, with the default prefetch. */
 static void test_slow_task_does_not_hold_back_others(void **st)
@@ -1196,6 +1243,7 @@ int main(void)
 		cmocka_unit_test(test_many_tasks_ipc),
 		cmocka_unit_test(test_many_tasks_tcp),
 		cmocka_unit_test(test_frames_and_error_status),
+		cmocka_unit_test(test_large_frames),
 		cmocka_unit_test(test_slow_task_does_not_hold_back_others),
 		cmocka_unit_test(test_slow_task_burst_prefetch_one),
 		cmocka_unit_test(test_cancel),

@@ -240,6 +240,49 @@ static void test_pick_ties_and_limit(void **st)
 	pmp_spec_unref(spec);
 }
 
+/* A dispatch turn with the cursor makes, task after task, the choice pmp_workers_pick
+ * makes: mixed states and counts, holes, a limit that shrinks as the queue does, and a
+ * worker that stops in the middle of the turn. */
+static void test_pick_next_matches_pick(void **st)
+{
+	(void)st;
+	static struct pmp_task pool[4096];
+	pmp_spec *spec = some_spec();
+	unsigned seed = 12345;
+
+	for (int round = 0; round < 200; round++) {
+		struct pmp_worker_table t = {0};
+		size_t used = 0;
+		memset(pool, 0, sizeof(pool));
+		int n = 1 + (int)(rand_r(&seed) % 40);
+		for (int i = 0; i < n; i++) {
+			struct pmp_wk *w = pmp_workers_add(&t, spec, rand_r(&seed) % 8 == 0);
+			unsigned r = rand_r(&seed) % 10;
+			w->state = r < 7 ? PMP_W_READY : r < 9 ? PMP_W_STARTING : PMP_W_STOPPING;
+			hold(w, pool, &used, rand_r(&seed) % 5);
+		}
+		if (n > 3)
+			pmp_workers_remove(&t, (int32_t)(rand_r(&seed) % (unsigned)n)); /* a hole (its tasks are the pool's) */
+		struct pmp_pick_cursor cursor = PMP_PICK_CURSOR_INIT;
+		size_t queued = 1 + rand_r(&seed) % 300, stop_at = rand_r(&seed) % 50;
+		for (size_t step = 0; queued > 0 && used < sizeof(pool) / sizeof(pool[0]); step++) {
+			size_t limit = pmp_workers_limit(queued, (size_t)n, 8);
+			struct pmp_wk *want = pmp_workers_pick(&t, limit);
+			struct pmp_wk *got = pmp_workers_pick_next(&t, limit, &cursor);
+			assert_ptr_equal(got, want);
+			if (!got)
+				break;
+			hold(got, pool, &used, 1);
+			queued--;
+			if (step == stop_at) /* its send failed */
+				got->state = PMP_W_STOPPING;
+		}
+		release_all(&t);
+		pmp_workers_free(&t);
+	}
+	pmp_spec_unref(spec);
+}
+
 static void test_routing_id(void **st)
 {
 	(void)st;
@@ -287,6 +330,7 @@ int main(void)
 		cmocka_unit_test(test_limit),
 		cmocka_unit_test(test_pick),
 		cmocka_unit_test(test_pick_ties_and_limit),
+		cmocka_unit_test(test_pick_next_matches_pick),
 		cmocka_unit_test(test_routing_id),
 		cmocka_unit_test(test_routing_id_rejects),
 	};

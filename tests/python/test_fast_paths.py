@@ -1,0 +1,169 @@
+"""The hot path's shortcuts keep their contracts: plain pickle only where it writes what
+cloudpickle writes, and pmp's Future (no Condition until one is needed) behaves as
+concurrent.futures.Future does."""
+import concurrent.futures
+import math
+import pickle
+import threading
+
+import cloudpickle
+import pytest
+
+from pmp import _serialize
+from pmp._future import Future
+
+
+def library_function(x):
+    return x + 1
+
+
+def test_plain_task_pickles_as_cloudpickle_does():
+    task = (library_function, (1, 2.5, "s", b"b", None, True, (1, [2, {"k": 3}])), {"key": "value"})
+    frames = _serialize.dumps(task)
+    assert frames == [cloudpickle.dumps(task, protocol=5)]
+    assert _serialize.loads(frames) == task
+    assert _serialize.dumps((math.sqrt, (4.0,), {})) == [cloudpickle.dumps((math.sqrt, (4.0,), {}), protocol=5)]
+
+
+def test_functions_pickled_by_value_still_go_through_cloudpickle():
+    def local(x):
+        return x * 2
+
+    main = eval("lambda x: x")  # noqa: S307 - a function of no importable module
+    main.__module__ = "__main__"
+    for fn in (local, main, lambda x: x):
+        frames = _serialize.dumps((fn, (1,), {}))
+        assert frames == [cloudpickle.dumps((fn, (1,), {}), protocol=5)]
+        loaded, args, _ = _serialize.loads(frames)
+        assert loaded(*args) == fn(1)
+    with pytest.raises(Exception):
+        pickle.dumps(local)
+
+
+def test_objects_and_large_containers_go_through_cloudpickle():
+    class Local:
+        pass
+
+    for obj in ([1] * 100, {"k": Local}, Local(), 3 + (1 << 80), bytearray(b"x")):
+        frames = _serialize.dumps(obj)
+        assert len(frames) == 1 and type(_serialize.loads(frames)) is type(obj)
+
+
+def test_a_settled_future_made_no_condition():
+    f = Future()
+    assert f.set_running_or_notify_cancel()
+    f.set_result(42)
+    assert f.done() and not f.running() and f.result() == 42 and f.exception() is None
+    g = Future()
+    g.set_running_or_notify_cancel()
+    g.set_result(1)
+    assert g._pmp_cond is None and g.result() == 1 and g.done() and g._pmp_cond is None
+
+
+def test_fast_settled_future_raises_its_exception_and_refuses_a_second_result():
+    f = Future()
+    f.set_running_or_notify_cancel()
+    f.set_exception(ValueError("boom"))
+    with pytest.raises(ValueError, match="boom"):
+        f.result()
+    assert isinstance(f.exception(), ValueError)
+    with pytest.raises(concurrent.futures.InvalidStateError):
+        f.set_result(1)
+
+
+def test_done_callbacks_run_once_before_and_after_settling():
+    calls = []
+    f = Future()
+    f.add_done_callback(lambda fut: calls.append(("before", fut.result())))
+    f.set_running_or_notify_cancel()
+    f.set_result(7)
+    f.add_done_callback(lambda fut: calls.append(("after", fut.result())))
+    assert calls == [("before", 7), ("after", 7)]
+
+
+def test_a_thread_waiting_on_result_is_woken():
+    f = Future()
+    got, started = [], threading.Event()
+
+    def wait():
+        started.set()
+        got.append(f.result(timeout=30))
+
+    t = threading.Thread(target=wait)
+    t.start()
+    started.wait()
+    f.set_running_or_notify_cancel()
+    f.set_result("done")
+    t.join(30)
+    assert got == ["done"]
+
+
+@pytest.mark.parametrize("settle_first", [True, False])
+def test_wait_and_as_completed_see_fast_settled_futures(settle_first):
+    futures = [Future() for _ in range(4)]
+
+    def settle():
+        for i, f in enumerate(futures):
+            f.set_running_or_notify_cancel()
+            f.set_result(i)
+
+    if settle_first:
+        settle()
+        done, pending = concurrent.futures.wait(futures, timeout=30)
+    else:
+        t = threading.Timer(0.05, settle)
+        t.start()
+        done, pending = concurrent.futures.wait(futures, timeout=30)
+        t.join()
+    assert not pending and sorted(f.result() for f in done) == [0, 1, 2, 3]
+    assert sorted(f.result() for f in concurrent.futures.as_completed(futures, timeout=30)) == [0, 1, 2, 3]
+
+
+def test_cancel_before_running():
+    f = Future()
+    assert f.cancel() and f.cancelled() and f.done()
+    assert not f.set_running_or_notify_cancel()
+    with pytest.raises(concurrent.futures.CancelledError):
+        f.result()
+
+
+class _FakeExecutor:
+    def __init__(self, queued):
+        self.queued, self.asked = queued, []
+
+    def _cancel(self, task):
+        self.asked.append(task)
+        return self.queued
+
+
+@pytest.mark.parametrize("queued", [True, False])
+def test_cancel_of_a_sent_task_asks_the_executor(queued):
+    calls = []
+    f = Future()
+    f._pmp_executor, f._pmp_task = _FakeExecutor(queued), 7
+    if not queued:
+        f.add_done_callback(calls.append)
+    assert f.cancel() is queued
+    assert f._pmp_executor is None if queued else f._pmp_executor.asked[0] == 7
+    if queued:
+        assert f.cancelled() and f.done() and not f.running()
+        with pytest.raises(RuntimeError):  # told already, as concurrent.futures' executors do
+            f.set_running_or_notify_cancel()
+        with pytest.raises(concurrent.futures.CancelledError):
+            f.result()
+        done, pending = concurrent.futures.wait([f], timeout=0)
+        assert done == {f} and not pending
+    else:
+        assert not f.cancelled() and not f.done() and calls == []
+
+
+def test_fast_cancel_runs_callbacks_once():
+    f = Future()
+    f._pmp_executor, f._pmp_task = _FakeExecutor(True), 1
+    g = Future()
+    calls = []
+    g.add_done_callback(calls.append)  # made g's Condition: the general path
+    g._pmp_executor, g._pmp_task = _FakeExecutor(True), 2
+    assert f.cancel() and g.cancel() and g.cancelled()
+    assert calls == [g]
+    assert f.cancel()  # again: still cancelled
