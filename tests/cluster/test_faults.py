@@ -209,6 +209,7 @@ def test_node_death_fails_its_tasks_and_the_executor_goes_on(slurm, fault_times,
     kernel closes their connections) or freeze (all of them stopped: silence, as when a node
     hangs or its network goes, found by ZMTP heartbeats). The tasks its workers were running
     fail with WorkerLost, the rest ran on node1, the executor stays usable."""
+    cluster_node("start")  # both nodes up and ready, also right after the other case
     script = slurm.tmp_path / "node_death.py"
     script.write_text(NODE_DEATH)
     proc = subprocess.Popen(["timeout", "300", "salloc", *ALLOC, "srun", "--pmp-workers=4", PYTHON, str(script)],
