@@ -3,6 +3,8 @@ with the worker (and MPI rank) and task, the last words of a crashing worker inc
 PMP_LOG_LEVEL reaches the worker steps, and DEBUG shows their srun command lines."""
 import re
 
+from conftest import SANITIZER_ENV
+
 SCRIPT = """
 import ctypes, os, sys
 import pmp
@@ -48,7 +50,9 @@ def test_labelled_output_and_logging_on_slurm(slurm):
     assert sorted((rank, text) for _, rank, _, text in out if text.startswith("rank")) == [("0", "rank 0"),
                                                                                            ("1", "rank 1")]
     assert [text for _, _, _, text in err if text == "last words"] == ["last words"]
-    assert re.search(r"^lost: pmp: worker 0 \(pid \d+ on node\d\) .*SIGSEGV", proc.stdout, re.M), proc.stdout
+    # Under the sanitizer run ASan's SEGV handler reports the fault, then aborts (abort_on_error=1).
+    signal = "SIGABRT" if SANITIZER_ENV else "SIGSEGV"
+    assert re.search(rf"^lost: pmp: worker 0 \(pid \d+ on node\d\) .*{signal}", proc.stdout, re.M), proc.stdout
     assert re.search(r"^pmp: DEBUG worker command: \S*srun --pmp-endpoint=\{endpoint\} --pmp-worker-id=\{worker_id\} ",
                      proc.stderr, re.M), proc.stderr
     assert re.search(r"^\[worker 0\] pmp: DEBUG worker 0 connected: pid \d+ on node\d$", proc.stderr, re.M)
