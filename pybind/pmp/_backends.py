@@ -3,11 +3,19 @@ into the command line and environment of its process; the C runtime starts it, w
 it, and replaces it."""
 import os
 import shutil
+import socket
 import sys
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tcp_bind_address(hostname_localhost):
+    """A TCP endpoint on this node's address (any free port), for workers on other nodes;
+    127.0.0.1 when hostname_localhost."""
+    host = "127.0.0.1" if hostname_localhost else socket.gethostbyname(socket.gethostname())
+    return f"tcp://{host}:*"
 
 
 class Resources:

@@ -4,7 +4,6 @@ task its endpoint, identity and CPU/thread/GPU binding."""
 import os
 import re
 import shutil
-import socket
 import subprocess
 
 from . import _backends
@@ -104,8 +103,7 @@ class SlurmBackend:
     # ---- starting workers ----
 
     def bind_address(self, hostname_localhost):
-        host = "127.0.0.1" if hostname_localhost else socket.gethostbyname(socket.gethostname())
-        return f"tcp://{host}:*"
+        return _backends.tcp_bind_address(hostname_localhost)
 
     def worker_groups(self, res, n):
         """[(node or None, count)]: oversubscribed workers are spread over the nodes by

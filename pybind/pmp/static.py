@@ -14,9 +14,8 @@ How the tasks find task 0, with nothing on a command line and nothing in a file:
   authenticated launch) and its worker id (PMP_WORKER_ID): no MPI needed;
 - otherwise (mpiexec, or a comm given), task 0 tells the others over MPI."""
 import os
-import socket
 
-from . import _core
+from . import _backends, _core
 from .executor import Executor
 from .pool import Pool
 
@@ -35,10 +34,7 @@ class _StaticBackend:
         self.bind = bind
 
     def bind_address(self, hostname_localhost):
-        if self.bind:
-            return self.bind
-        host = "127.0.0.1" if hostname_localhost else socket.gethostbyname(socket.gethostname())
-        return f"tcp://{host}:*"
+        return self.bind or _backends.tcp_bind_address(hostname_localhost)
 
     def total_cores(self):
         return self.size
