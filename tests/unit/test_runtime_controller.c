@@ -26,6 +26,7 @@
 #endif
 
 #include "pmp.h"
+#include "assert_text.h"
 
 #ifndef ECHO_WORKER
 #error "ECHO_WORKER (the path of echo_worker) must be defined"
@@ -324,18 +325,6 @@ static void join_within(pmp_controller *c, int seconds)
 }
 
 /* ---------- helpers ---------- */
-
-static void assert_prefix(const char *s, const char *prefix)
-{
-	if (strncmp(s, prefix, strlen(prefix)) != 0)
-		fail_msg("\"%s\" does not start with \"%s\"", s, prefix);
-}
-
-static void assert_contains(const char *s, const char *part)
-{
-	if (!strstr(s, part))
-		fail_msg("\"%s\" does not contain \"%s\"", s, part);
-}
 
 static void assert_no_children(void)
 {

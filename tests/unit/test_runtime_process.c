@@ -26,22 +26,11 @@
 #endif
 
 #include "process.h"
+#include "assert_text.h"
 
 extern char **environ;
 
 #define WAIT_MS 20000
-
-static void assert_prefix(const char *s, const char *prefix)
-{
-	if (strncmp(s, prefix, strlen(prefix)) != 0)
-		fail_msg("\"%s\" does not start with \"%s\"", s, prefix);
-}
-
-static void assert_contains(const char *s, const char *part)
-{
-	if (!strstr(s, part))
-		fail_msg("\"%s\" does not contain \"%s\"", s, part);
-}
 
 /* ---------- specs ---------- */
 
