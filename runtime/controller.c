@@ -256,13 +256,22 @@ static void send_task(pmp_controller *c, struct pmp_wk *w, struct pmp_task *t)
 	/* A copy goes out (ZeroMQ shares large frames rather than copying them): the task
 	 * keeps its frames until answered, to run elsewhere if this worker dies first. */
 	pmp_msg *copy = copy_msg(t->payload);
-	if (!copy || send_to(c, w, PMP_MSG_TASK, w->per_task ? PMP_FLAG_LAST : 0, t->id, copy) < 0) {
-		/* Gone between its last message and now (or out of memory): its exit
-		 * requeues the task. */
-		w->state = PMP_W_STOPPING;
-	}
+	bool sent = copy && send_to(c, w, PMP_MSG_TASK, w->per_task ? PMP_FLAG_LAST : 0, t->id, copy) == 0;
 	pmp_msg_free(copy);
 	t->sent = true;
+	if (sent)
+		return;
+	/* Gone between its last message and now (or out of memory): no worker takes more.
+	 * A long-lived worker's task never left (the router refuses the first frame for a
+	 * peer it no longer has): it goes back to the queue at once, not at the worker's
+	 * exit, which a hung node may never give. A per-task worker's exit requeues it. */
+	w->state = PMP_W_STOPPING;
+	if (!w->per_task && w->inflight.tail == t) {
+		pmp_taskq_remove(&w->inflight, t);
+		t->worker = -1;
+		t->sent = false;
+		pmp_taskq_push_front(queue_of(c, t), t);
+	}
 }
 
 static void worker_ready(pmp_controller *c, struct pmp_wk *w, pmp_msg *m)
@@ -436,6 +445,13 @@ static void handle_disconnect(pmp_controller *c, int fd)
 			w->fd = -1;
 			if (w->pid <= 0 && !w->inflight.len) {
 				external_gone(c, w, w->state == PMP_W_STOPPING ? "disconnected" : "lost its connection");
+				return;
+			}
+			/* An idle long-lived worker has no results in flight: it is lost now, or
+			 * tasks would be sent to it and wait for an exit that a hung node never
+			 * gives (its srun waits on the node). */
+			if (!w->inflight.len && w->state == PMP_W_READY && !w->per_task) {
+				connection_lost(c, w);
 				return;
 			}
 			if (!w->disconnected && !w->exit_seen && w->inflight.len) {
