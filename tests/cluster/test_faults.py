@@ -178,7 +178,7 @@ def test_hostile_peer_on_the_endpoint(slurm, fault_times):
 
 
 NODE_DEATH = textwrap.dedent("""\
-    import os, time
+    import faulthandler, os, time
     from concurrent.futures import wait
     import pmp
 
@@ -198,6 +198,8 @@ NODE_DEATH = textwrap.dedent("""\
             e = f.exception() if f in done else TimeoutError("still running")
             outcomes.append(f"{type(e).__name__}: {e}" if e else f.result())
         print("LOST", flush=True)
+        # Should what follows hang, every thread's stack goes to stderr (the test shows it).
+        faulthandler.dump_traceback_later(100, exit=True)
         after = [f.result(timeout=120) for f in [exe.submit(abs, -i) for i in range(4)]]
     print("RESULT", repr((outcomes, after)), flush=True)
     """)
