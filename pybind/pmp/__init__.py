@@ -6,13 +6,10 @@
 """
 import importlib
 
-from . import _log
-
-_log.configure()  # PMP_LOG_LEVEL, before anything logs
-
 # The public names, imported on first use (PEP 562): a worker (`python -m pmp.worker`,
 # started once per task in per-task mode) imports the package without the executor, the
-# pools and their imports, which took about 30 of its 40 ms of imports.
+# pools and their imports (logging among them: pmp._log, which applies PMP_LOG_LEVEL,
+# comes with the executor).
 _EXPORTS = {
     "Executor": "executor", "Future": "executor", "Pool": "pool", "MPISpawnPool": "pool",
     "MPIExecutor": "static", "MPIPool": "static", "BrokenExecutor": "errors", "RemoteError": "errors",

@@ -2,9 +2,10 @@
 into the command line and environment of its process; the C runtime starts it, watches
 it, and replaces it."""
 import os
-import shutil
-import socket
 import sys
+
+# shutil and socket (5 ms of imports) are imported where used: an executor's start is on
+# the way to its first result, and the local backend needs neither.
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
@@ -14,6 +15,7 @@ _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def tcp_bind_address(hostname_localhost):
     """A TCP endpoint on this node's address (any free port), for workers on other nodes;
     127.0.0.1 when hostname_localhost."""
+    import socket
     host = "127.0.0.1" if hostname_localhost else socket.gethostbyname(socket.gethostname())
     return f"tcp://{host}:*"
 
@@ -101,6 +103,7 @@ class LocalBackend:
 
     def _mpiexec(self, res, env):
         if self.mpiexec is None:
+            import shutil
             self.mpiexec = shutil.which("mpiexec") or shutil.which("mpirun")
             if self.mpiexec is None:
                 raise ValueError("pmp: cores_per_worker > 1 needs mpiexec on PATH for the local backend: "
@@ -137,4 +140,5 @@ def _slurm_available():
         from . import _slurm  # noqa: F401
     except ImportError:
         return False
+    import shutil
     return shutil.which("srun") is not None

@@ -8,7 +8,6 @@ too wide to read every traceback as it happens.
 
 The file is opened for each record (failures are rare), so it can be moved or truncated
 while the executor runs, and several executors can share it."""
-import datetime
 import logging
 import os
 import threading
@@ -33,6 +32,7 @@ class ErrorLog:
     def record(self, task, function, worker, node, exc):
         """Appends the record of a failed task; exc carries the worker's traceback as its
         __cause__ (a RemoteTraceback) when the task raised."""
+        import datetime
         when = datetime.datetime.now().isoformat(sep=" ", timespec="milliseconds")
         where = "no worker" if worker is None or worker < 0 else f"worker {worker} ({node or 'node unknown'})"
         kind = type(exc).__qualname__

@@ -47,9 +47,12 @@ def parse_level(text):
 
 
 def configure():
-    """Once, at import: the level from PMP_LOG_LEVEL, and the stderr handler."""
+    """Once, at this module's import: the level from PMP_LOG_LEVEL, and the stderr handler."""
     text = os.environ.get("PMP_LOG_LEVEL", "")
     if text.strip():
         logger.setLevel(parse_level(text))
     if not any(isinstance(h, _UnlessConfigured) for h in logger.handlers):
         logger.addHandler(_UnlessConfigured())
+
+
+configure()  # at first import, before anything of pmp logs

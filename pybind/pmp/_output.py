@@ -13,12 +13,12 @@ worker flushes Python's streams and, only if the pipes hold unread output or the
 is busy with some (one epoll_wait and one shared-memory read, about a microsecond, when
 the task printed nothing), asks the helper to finish and waits for its answer: a task's
 output goes out before its result, and never under the next task's label."""
-import logging
 import mmap
 import os
 import select
-import signal
 import sys
+
+import _signal  # signal's builtin core: signal.py imports enum, 1.5 ms of each worker's start
 
 _LONGEST_LINE = 1 << 16  # an unterminated line goes out once it is this long
 _TASK, _BUSY = 0, 1  # shared slots: the running task (-1: none); the helper holds unwritten output
@@ -117,8 +117,8 @@ def _helper(name, slots, pipes, out_fds, request, answer):
         # Ctrl-C, and the controller's SIGTERM to the worker's process group (when the
         # worker is lost), stop the worker: the helper still copies what the worker wrote
         # last, and ends when every writer is gone (SIGKILL still ends it).
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)
+        for sig in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP):
+            _signal.signal(sig, _signal.SIG_IGN)
         _Copier(name, slots, pipes, out_fds, request, answer).run()
     except BaseException as e:
         _write(out_fds[1], f"pmp: the output helper of {name} failed: {e!r}\n".encode())
@@ -236,12 +236,11 @@ def _write(fd, data):
 
 def _line_buffer_c_stdout():
     """C's stdout (printf in an extension) is block-buffered on a pipe: make it line-buffered,
-    so C output shows up in order with Python's. Best effort: glibc-like libcs only."""
+    so C output shows up in order with Python's."""
+    from . import _core
     try:
-        import ctypes
-        libc = ctypes.CDLL(None)
-        libc.setvbuf(ctypes.c_void_p.in_dll(libc, "stdout"), None, 1, 0)  # _IOLBF
-    except (OSError, ValueError, AttributeError):
+        _core.line_buffer_stdout()
+    except OSError:
         pass
 
 
@@ -256,5 +255,6 @@ def install(name):
     try:
         return Labeller(name)
     except OSError as e:  # no process or pipe to spare: the output goes unlabelled
-        logging.getLogger("pmp.worker").warning("%s: cannot label its output (%s)", name, e)
+        from . import _log
+        _log.logger.getChild("worker").warning("%s: cannot label its output (%s)", name, e)
         return None

@@ -1,18 +1,18 @@
 """Objects to frames and back: cloudpickle (functions and lambdas of __main__ and of
 Jupyter cells work) with pickle protocol 5, large buffers (numpy arrays) out of band as
 frames of their own, so they are neither copied into the pickle nor out of it."""
-import pickle
-import traceback
+import sys
 import types
 
-import cloudpickle
+try:  # the C pickler, which pickle.dumps and pickle.loads are; pickle.py imports re (3 ms)
+    import _pickle as pickle
+except ImportError:
+    import pickle
 
-from .errors import RemoteError, RemoteTraceback
-
-try:  # how cloudpickle tells a function it pickles by reference (an importable name)
-    from cloudpickle.cloudpickle import _PICKLE_BY_VALUE_MODULES, _should_pickle_by_reference
-except ImportError:  # another cloudpickle: always use it
-    _PICKLE_BY_VALUE_MODULES, _should_pickle_by_reference = None, None
+# cloudpickle (8 ms), traceback and pmp.errors are imported when first needed: a worker
+# whose tasks and results pickle plainly starts without them (per-task mode starts a
+# worker per task), and a controller imports them after its workers are on their way.
+_cloudpickle = None
 
 _ATOMIC = frozenset((type(None), bool, int, float, complex, str, bytes))
 _by_reference = set()  # functions cloudpickle pickles by reference, as pickle does
@@ -34,8 +34,38 @@ def dumps(obj):
             return True
         return False
 
-    main = cloudpickle.dumps(obj, protocol=5, buffer_callback=out_of_band)
+    main = _load_cloudpickle().dumps(obj, protocol=5, buffer_callback=out_of_band)
     return [main, *buffers]
+
+
+def _load_cloudpickle():
+    global _cloudpickle
+    if _cloudpickle is None:
+        import cloudpickle
+        _cloudpickle = cloudpickle
+    return _cloudpickle
+
+
+def _pickled_by_reference(fn):
+    """Whether cloudpickle pickles the function or class fn by reference (its module's name and
+    its qualified name), as pickle does. cloudpickle's own rule, without importing
+    cloudpickle: fn's module is a real module (a file or an import spec), not __main__
+    and not registered by value, and fn is found in it under its qualified name."""
+    name = fn.__module__
+    module = sys.modules.get(name) if name != "__main__" else None
+    if module is None or (getattr(module, "__file__", None) is None and getattr(module, "__spec__", None) is None):
+        return False
+    registry = sys.modules.get("cloudpickle.cloudpickle")  # register_pickle_by_value needs it imported
+    if registry is not None:
+        by_value = getattr(registry, "_PICKLE_BY_VALUE_MODULES", None)
+        if by_value is None:  # a cloudpickle that keeps it elsewhere: let it decide
+            return False
+        if by_value and any(name == m or name.startswith(m + ".") for m in by_value):
+            return False
+    found = module
+    for part in fn.__qualname__.split("."):
+        found = getattr(found, part, None)  # "<locals>" finds nothing
+    return found is fn
 
 
 def _plain(obj, depth):
@@ -59,22 +89,23 @@ def _plain(obj, depth):
                 return False
         return True
     if kind is types.FunctionType:
-        if _PICKLE_BY_VALUE_MODULES:  # a module registered by value: cloudpickle decides
-            return False
-        if obj in _by_reference:
+        if obj in _by_reference and not _registered_by_value():
             return True
-        if _should_pickle_by_reference is None or obj.__module__ == "__main__":
-            return False
-        try:
-            if not _should_pickle_by_reference(obj):
-                return False
-        except Exception:
+        if not _pickled_by_reference(obj):
             return False
         _by_reference.add(obj)  # a module's function: lives as long as its module
         return True
+    if kind is type:  # int, a module's class: by reference, under the same rule as functions
+        return not _registered_by_value() and _pickled_by_reference(obj)
     if kind is types.BuiltinFunctionType:  # len, math.sqrt: by name (not bound to an object)
         return obj.__self__ is None or type(obj.__self__) is types.ModuleType
     return False
+
+
+def _registered_by_value():
+    """Whether any module is registered to be pickled by value (cloudpickle's registry)."""
+    registry = sys.modules.get("cloudpickle.cloudpickle")
+    return registry is not None and bool(getattr(registry, "_PICKLE_BY_VALUE_MODULES", True))
 
 
 def loads(frames):
@@ -85,6 +116,9 @@ def loads(frames):
 def error_frames(exc, note=""):
     """[traceback text, pickle, buffers...] of an exception raised by a task. The text
     goes first so that it survives an exception that cannot be pickled or unpickled."""
+    import traceback
+    from .errors import RemoteError
+
     tb = note + "".join(traceback.format_exception(exc))
     try:
         return [tb.encode(), *dumps(exc)]
@@ -94,6 +128,8 @@ def error_frames(exc, note=""):
 
 def load_error(frames):
     """The exception, with the remote traceback as its __cause__."""
+    from .errors import RemoteError, RemoteTraceback
+
     text, *pickled = frames
     tb = bytes(text).decode(errors="replace")
     try:

@@ -8,7 +8,7 @@ import os
 import threading
 import weakref
 
-from . import _backends, _config, _core, _progress, _serialize
+from . import _backends, _config, _core, _log, _progress, _serialize  # _log: PMP_LOG_LEVEL
 from ._deps import find_futures, resolve
 from ._errorlog import ErrorLog, function_name
 from ._future import Future

@@ -8,21 +8,31 @@ list. An exception on any rank fails the task (the first failing rank's is sent)
 
 Unless PMP_LABEL_OUTPUT=0, what the worker prints is labelled `[worker W, task T] `
 (see _output.py)."""
-import inspect
-import logging
 import os
-import socket
 import sys
 
 from . import _core, _serialize
 
-log = logging.getLogger("pmp.worker")
+# What a worker imports is on the critical path of every worker start (per-task mode
+# starts one per task): logging, inspect and socket only when they are used.
+
+
+def _log():
+    """The "pmp.worker" logger, with PMP_LOG_LEVEL applied (imports logging)."""
+    from . import _log
+    return _log.logger.getChild("worker")
+
+
+def _debug(*args):
+    if os.environ.get("PMP_LOG_LEVEL", "").strip():  # unset: pmp does not log DEBUG
+        _log().debug(*args)
 
 
 def _with_init(fn, args, kwargs, init):
     """kwargs plus init's values for the parameters of fn that args and kwargs leave out."""
     if not init:
         return kwargs
+    import inspect
     try:
         sig = inspect.signature(fn)
         bound = sig.bind_partial(*args, **kwargs).arguments
@@ -147,8 +157,54 @@ def _name(mpi):
     return name
 
 
+class _MPIInitWithoutStep:
+    """Serial workers run in Slurm steps without PMI (pmp starts them with --mpi=none: a
+    PMIx server doubles the cost of a step). Open MPI takes SLURM_STEP_ID for a launch by
+    srun and aborts in MPI_Init for want of PMI; without it, MPI_Init makes a one-rank
+    MPI_COMM_WORLD, as in a plain process. This import hook hides SLURM_STEP_ID while
+    mpi4py.MPI loads (it calls MPI_Init), and only then: tasks still see their step."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "mpi4py.MPI":
+            return None
+        from importlib.machinery import PathFinder
+        spec = PathFinder.find_spec(name, path, target)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _StepHiddenLoader(spec.loader)
+        return spec
+
+
+class _StepHiddenLoader:
+    def __init__(self, loader):
+        self._loader = loader
+
+    def create_module(self, spec):
+        with _step_hidden():
+            return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        with _step_hidden():
+            self._loader.exec_module(module)
+
+
+class _step_hidden:
+    def __enter__(self):
+        self._step = os.environ.pop("SLURM_STEP_ID", None)
+
+    def __exit__(self, *exc):
+        if self._step is not None:
+            os.environ["SLURM_STEP_ID"] = self._step
+
+
+def _without_pmi():
+    env = os.environ
+    return "SLURM_STEP_ID" in env and not any(v in env for v in ("PMIX_RANK", "PMI_RANK", "PMI_FD"))
+
+
 def main():
     mpi = os.environ.get("PMP_MPI") == "1"
+    if not mpi and _without_pmi():
+        sys.meta_path.insert(0, _MPIInitWithoutStep())
     name = _name(mpi)
     output = None
     if os.environ.get("PMP_LABEL_OUTPUT", "1") != "0":
@@ -162,8 +218,8 @@ def main():
     try:
         if comm is None or comm.Get_rank() == 0:
             worker = _core.Worker()
-            log.debug("%s connected: pid %d on %s", name, os.getpid(),
-                      os.environ.get("SLURMD_NODENAME") or socket.gethostname())
+            _debug("%s connected: pid %d on %s", name, os.getpid(),
+                   os.environ.get("SLURMD_NODENAME") or os.uname().nodename)
         if output is not None:
             output.end()  # start-up output (MPI's, the log line) is the worker's, not its first task's
         os.environ.pop("PMP_SECRET", None)  # connected: the tasks' code has no business with it
@@ -171,7 +227,7 @@ def main():
             serve_mpi(comm, worker, output)
         else:
             serve_serial(worker, output)
-        log.debug("%s done", name)
+        _debug("%s done", name)
     except _core.Error as e:
         print(e, file=sys.stderr)
         return 1

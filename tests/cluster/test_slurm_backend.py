@@ -43,10 +43,13 @@ def test_block_workers_on_both_nodes(slurm):
 
 def test_serial_workers_can_import_mpi4py(slurm):
     """A serial task that imports mpi4py (itself, or through a library) is a one-rank MPI
-    job, in both modes: Open MPI in a step without PMI would abort the worker."""
+    job, in both modes: Open MPI in a step without PMI would abort the worker. The step's
+    SLURM_STEP_ID, hidden from MPI_Init, is there before and after."""
     result, _ = run(slurm, """\
         def size():
+            before = os.environ["SLURM_STEP_ID"]
             from mpi4py import MPI
+            assert os.environ["SLURM_STEP_ID"] == before
             return MPI.COMM_WORLD.Get_size()
         with pmp.Executor(max_workers=2, block_allocation=True) as exe:
             block = exe.submit(size).result()

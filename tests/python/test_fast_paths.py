@@ -3,8 +3,12 @@ cloudpickle writes, and pmp's Future (no Condition until one is needed) behaves 
 concurrent.futures.Future does."""
 import concurrent.futures
 import math
+import os
 import pickle
+import subprocess
+import sys
 import threading
+import types
 
 import cloudpickle
 import pytest
@@ -167,3 +171,58 @@ def test_fast_cancel_runs_callbacks_once():
     assert f.cancel() and g.cancel() and g.cancelled()
     assert calls == [g]
     assert f.cancel()  # again: still cancelled
+
+
+def test_classes_of_modules_pickle_plainly_and_local_ones_through_cloudpickle():
+    class Local:
+        pass
+
+    assert _serialize.dumps((int, ("7",), {})) == [cloudpickle.dumps((int, ("7",), {}), protocol=5)]
+    assert _serialize.dumps(concurrent.futures.Future) == [cloudpickle.dumps(concurrent.futures.Future, protocol=5)]
+    frames = _serialize.dumps(Local)
+    assert frames == [cloudpickle.dumps(Local, protocol=5)]
+    assert _serialize.loads(frames).__name__ == "Local"
+
+
+def test_a_function_of_a_dynamic_module_pickles_as_cloudpickle_does():
+    """A module made at run time (no file, no import spec): whatever cloudpickle makes of
+    its functions (by reference while the module is in sys.modules, in cloudpickle 2),
+    pmp writes the same bytes."""
+    module = types.ModuleType("pmp_test_dynamic_module")
+    exec("def double(x):\n    return 2 * x\n", module.__dict__)
+    sys.modules[module.__name__] = module
+    try:
+        frames = _serialize.dumps((module.double, (3,), {}))
+        assert frames == [cloudpickle.dumps((module.double, (3,), {}), protocol=5)]
+        fn, args, _ = _serialize.loads(frames)
+        assert fn(*args) == 6
+    finally:
+        del sys.modules[module.__name__]
+
+
+def test_a_module_registered_by_value_goes_through_cloudpickle():
+    module = sys.modules[__name__]
+    plain = _serialize.dumps((library_function, (1,), {}))
+    assert plain == [pickle.dumps((library_function, (1,), {}), protocol=5)]  # cached as by reference
+    cloudpickle.register_pickle_by_value(module)
+    try:
+        frames = _serialize.dumps((library_function, (1,), {}))
+        assert frames == [cloudpickle.dumps((library_function, (1,), {}), protocol=5)]
+        assert frames != plain
+    finally:
+        cloudpickle.unregister_pickle_by_value(module)
+    assert _serialize.dumps((library_function, (1,), {})) == plain
+
+
+def test_a_worker_starts_without_the_controllers_imports():
+    """Every worker start (one per task in per-task mode) pays for its imports: the worker
+    and its output labeller leave logging, cloudpickle, inspect, socket, ctypes and
+    concurrent.futures (and the executor) until a task needs them."""
+    heavy = ("logging", "cloudpickle", "inspect", "socket", "ctypes", "concurrent.futures", "pmp.executor", "re")
+    code = ("import sys, pmp.worker, pmp._output, pmp._serialize as s\n"
+            "s.loads(s.dumps((abs, (-1,), {}))); s.dumps(None)\n"
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    env.pop("PMP_LOG_LEVEL", None)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
