@@ -82,6 +82,11 @@ def run_pertask(spec):
     s, k, backend = spec["sizes"], spec["workers"], spec["backend"]
     floor_argv = floors.srun("true") if backend == "slurm" else [sys.executable, "-c", "pass"]
     measure("pertask", "floor-launch", floors.launch_rate, floor_argv, s["pertask_tasks"], k)
+    # The floor of any design that starts Python per task: what a worker imports, no pmp work.
+    python_argv = [sys.executable, "-c", "import pmp.worker"]
+    if backend == "slurm":
+        python_argv = floors.srun(*python_argv)
+    measure("pertask", "floor-launch-python", floors.launch_rate, python_argv, s["pertask_tasks"], k)
 
     def per_task(peer, **options):
         with peers.open_executor(peer, k, backend, ready=False, **options) as ex:
@@ -116,6 +121,13 @@ def run_floor_zmq(spec):
                 spec["sizes"]["floor_roundtrips"])
 
 
+def run_floor_scale(spec):
+    """The floor of (7): plain pyzmq+pickle worker processes, no pmp code."""
+    s = spec["sizes"]
+    for n in s["scale_workers"]:
+        measure("scale", "floor-zmq", floors.zmq_scale, s["scale_tasks"], n)
+
+
 def run_floor_import(spec):
     """The floor of (5): one process (one srun step in Slurm) that imports pmp."""
     argv = [sys.executable, "-c", "import pmp"]
@@ -125,7 +137,8 @@ def run_floor_import(spec):
 
 
 KINDS = {"peer": run_peer, "startup": run_startup, "scale": run_scale, "pertask": run_pertask,
-         "memory": run_memory, "floor-zmq": run_floor_zmq, "floor-import": run_floor_import}
+         "memory": run_memory, "floor-zmq": run_floor_zmq, "floor-import": run_floor_import,
+         "floor-scale": run_floor_scale}
 
 
 def main():

@@ -70,6 +70,7 @@ def plan(peers, kinds, sizes, workers, rounds=1):
     timed.append(Session("pertask", "pertask", "pmp", workers))
     for n in sizes["scale_workers"]:
         timed += [Session(f"scale-{p}-{n}", "scale", p, n) for p in ("pmp", "process") if p in peers]
+    timed.append(Session("floor-scale", "floor-scale"))
     sessions = [dataclasses.replace(s, name=f"{s.name}-r{r}" if rounds > 1 else s.name)
                 for r in range(1, rounds + 1) for s in timed]
     sessions += [Session(f"startup-{p}", "startup", p, sizes["startup_workers"]) for p in peers]

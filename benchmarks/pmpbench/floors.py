@@ -83,6 +83,74 @@ def zmq_worker(endpoint):
     context.term()
 
 
+# ---- pyzmq + pickle workers: the floor of (7) ----
+
+def zmq_scale(n, workers, prefetch=8):
+    """n no-op tasks over `workers` plain Python DEALER processes (forked) behind one
+    ROUTER, `prefetch` tasks in flight per worker, each task pickle.loads + call +
+    pickle.dumps: pmp's structure with none of its code. Returns tasks/s."""
+    import multiprocessing
+    import zmq
+    context = zmq.Context()
+    router = context.socket(zmq.ROUTER)
+    router.setsockopt(zmq.RCVTIMEO, RECV_TIMEOUT_MS)
+    router.setsockopt(zmq.LINGER, 0)
+    with tempfile.TemporaryDirectory(prefix="pmpbench-scale-") as tmp:
+        endpoint = f"ipc://{tmp}/floor.sock"
+        router.bind(endpoint)
+        fork = multiprocessing.get_context("fork")
+        procs = [fork.Process(target=_scale_worker, args=(endpoint, i)) for i in range(workers)]
+        for p in procs:
+            p.start()
+        try:
+            ids = [router.recv_multipart()[0] for _ in range(workers)]
+            body = pickle.dumps((tasks.noop, (), {}), protocol=5)
+            _scale_run(router, ids, body, workers * 20, prefetch)  # warm
+            t0 = time.perf_counter()
+            _scale_run(router, ids, body, n, prefetch)
+            seconds = time.perf_counter() - t0
+            for w in ids:
+                router.send_multipart([w, b"stop", b""])
+        finally:
+            for p in procs:
+                p.join(timeout=STEP_TIMEOUT)
+                if p.is_alive():
+                    p.kill()
+            router.close()
+            context.term()
+    return {"tasks": n, "workers": workers, "prefetch": prefetch, "seconds": seconds, "tasks_per_s": n / seconds}
+
+
+def _scale_run(router, ids, body, n, prefetch):
+    inflight, sent, done = dict.fromkeys(ids, 0), 0, 0
+    for w in ids:
+        while inflight[w] < prefetch and sent < n:
+            router.send_multipart([w, b"%d" % sent, body])
+            sent, inflight[w] = sent + 1, inflight[w] + 1
+    while done < n:
+        w, _, result = router.recv_multipart()
+        pickle.loads(result)
+        done, inflight[w] = done + 1, inflight[w] - 1
+        if sent < n:
+            router.send_multipart([w, b"%d" % sent, body])
+            sent, inflight[w] = sent + 1, inflight[w] + 1
+
+
+def _scale_worker(endpoint, i):
+    import zmq
+    dealer = zmq.Context().socket(zmq.DEALER)
+    dealer.setsockopt(zmq.IDENTITY, b"w%d" % i)
+    dealer.setsockopt(zmq.RCVTIMEO, RECV_TIMEOUT_MS)
+    dealer.connect(endpoint)
+    dealer.send(b"ready")
+    while True:
+        tid, body = dealer.recv_multipart()
+        if tid == b"stop":
+            return
+        fn, args, kwargs = pickle.loads(body)
+        dealer.send_multipart([tid, pickle.dumps(fn(*args, **kwargs), protocol=5)])
+
+
 # ---- processes and Slurm steps ----
 
 def step_env():

@@ -39,14 +39,14 @@ def plot(runs, path):
 SHORT = {  # tick labels: the table has the long ones
     "process": "ProcessPool", "mpi": "MPIPool", "dask": "dask", "process-per-task": "ProcessPool\n1 task/child",
     "floor-zmq-ipc": "floor\nzmq ipc", "floor-zmq-tcp": "floor\nzmq tcp", "floor-import": "floor\nimport pmp",
-    "floor-launch": "floor\nlaunch",
+    "floor-launch": "floor\nlaunch", "floor-launch-python": "floor\npython",
 }
 
 
 def short(peer, meta):
     if peer == "pmp":
         return f"pmp\n{meta['backend']}"
-    if peer in ("floor-import", "floor-launch") and meta["backend"] == "slurm":
+    if peer in ("floor-import", "floor-launch", "floor-launch-python") and meta["backend"] == "slurm":
         return SHORT[peer].replace("floor", "floor srun")
     return SHORT.get(peer, peer)
 
@@ -85,11 +85,12 @@ def latencies(ax, meta, records):
 def scaling(ax, records):
     ax.set_title("(7) no-op tasks/s by workers")
     plotted = False
-    for peer in ("pmp", "process"):
+    for peer in ("pmp", "process", "floor-zmq"):
         points = sorted((r["metrics"]["workers"], r["metrics"]["tasks_per_s"]) for r in records
                         if r["workload"] == "scale" and r["peer"] == peer and "metrics" in r)
         if points:
-            ax.plot(*zip(*points), marker="o", label=report.config.LABELS[peer])
+            ax.plot(*zip(*points), marker="o", label=report.config.LABELS.get(peer) or report.FLOOR_LABELS[peer],
+                    color="tab:gray" if peer.startswith("floor") else None)
             plotted = True
     if not plotted:
         ax.text(0.5, 0.5, "not measured", ha="center", transform=ax.transAxes)
