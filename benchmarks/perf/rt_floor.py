@@ -6,29 +6,13 @@
   pmp              Executor.submit(noop).result()
 Prints the p50s (us), medians over ROUNDS.  usage: rt_floor.py N ROUNDS"""
 import os
-import pickle
 import statistics
-import subprocess
 import sys
-import threading
 import time
 
-import zmq
-
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from pmpbench import tasks  # noqa: E402
+from pmpbench import floors, tasks  # noqa: E402
 
-WORKER = r'''
-import pickle, sys, zmq
-sys.path.insert(0, sys.argv[2])
-s = zmq.Context().socket(zmq.DEALER); s.connect(sys.argv[1]); s.send(b"hi")
-while True:
-    body = s.recv()
-    if body == b"x":
-        break
-    fn, a, k = pickle.loads(body)
-    s.send(pickle.dumps(fn(*a, **k), protocol=5))
-'''
 WARMUP = 50
 
 
@@ -37,50 +21,7 @@ def p50(seconds):
 
 
 def zmq_floor(n, io_thread):
-    ctx = zmq.Context()
-    router = ctx.socket(zmq.ROUTER)
-    endpoint = f"ipc:///tmp/pmp-rt-floor-{os.getpid()}"
-    router.bind(endpoint)
-    bench = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-    proc = subprocess.Popen([sys.executable, "-c", WORKER, endpoint, bench])
-    ident, _ = router.recv_multipart()
-    if io_thread:
-        app, io_end = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
-        app.bind("inproc://io")
-        io_end.connect("inproc://io")
-
-        def io():
-            poller = zmq.Poller()
-            poller.register(io_end, zmq.POLLIN)
-            poller.register(router, zmq.POLLIN)
-            while True:
-                for sock, _ in poller.poll():
-                    if sock is io_end:
-                        m = io_end.recv()
-                        if m == b"stop":
-                            return
-                        router.send_multipart([ident, m])
-                    else:
-                        io_end.send(router.recv_multipart()[1])
-
-        thread = threading.Thread(target=io)
-        thread.start()
-        send, recv = app.send, app.recv
-    else:
-        send, recv = (lambda m: router.send_multipart([ident, m])), (lambda: router.recv_multipart()[1])
-    latencies = []
-    for i in range(n + WARMUP):
-        t0 = time.perf_counter()
-        send(pickle.dumps((tasks.noop, (), {}), protocol=5))
-        pickle.loads(recv())
-        if i >= WARMUP:
-            latencies.append(time.perf_counter() - t0)
-    if io_thread:
-        app.send(b"stop")
-        thread.join()
-    router.send_multipart([ident, b"x"])
-    proc.wait()
-    return p50(latencies)
+    return floors.zmq_round_trip("ipc", n, WARMUP, io_thread=io_thread)["p50_us"]
 
 
 def pmp_round_trip(n):

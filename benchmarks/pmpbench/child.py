@@ -119,6 +119,8 @@ def run_floor_zmq(spec):
     for transport in ("ipc", "tcp"):
         measure("roundtrip", f"floor-zmq-{transport}", floors.zmq_round_trip, transport,
                 spec["sizes"]["floor_roundtrips"])
+        measure("roundtrip", f"floor-zmq-io-{transport}", floors.zmq_round_trip, transport,
+                spec["sizes"]["floor_roundtrips"], io_thread=True)
 
 
 def run_floor_scale(spec):

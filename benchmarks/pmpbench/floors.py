@@ -7,6 +7,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from . import tasks, workloads
@@ -22,10 +23,13 @@ SLURM_KEEP = {"SLURM_JOB_ID", "SLURM_JOBID", "SLURM_CONF", "SLURM_CLUSTER_NAME",
 
 # ---- pyzmq + pickle ping-pong ----
 
-def zmq_round_trip(transport, n, warmup=50):
+def zmq_round_trip(transport, n, warmup=50, io_thread=False):
     """A ROUTER (the controller's side) and a DEALER in another process (a worker's):
     each round trip pickles (fn, args, kwargs) with protocol 5, the worker unpickles it,
-    calls fn and pickles the result back, and the controller unpickles it."""
+    calls fn and pickles the result back, and the controller unpickles it.
+    io_thread=True: pmp's structure with none of its code: the caller hands each task to
+    an I/O thread that owns the ROUTER, and gets the result back from it (an inproc PAIR
+    each way), which is what one I/O thread costs a round trip."""
     import zmq
     context = zmq.Context()
     router = context.socket(zmq.ROUTER)
@@ -34,18 +38,68 @@ def zmq_round_trip(transport, n, warmup=50):
     with tempfile.TemporaryDirectory(prefix="pmpbench-zmq-") as tmp:
         endpoint = _bind(router, transport, tmp)
         worker = subprocess.Popen([sys.executable, "-m", "pmpbench.floors", "zmq-worker", endpoint])
+        relay = None
         try:
             identity, _ = router.recv_multipart()  # the worker's hello
-            latencies = [_ping(router, identity) for _ in range(warmup + n)][warmup:]
-            router.send_multipart([identity, b"stop"])
-            worker.wait(timeout=STEP_TIMEOUT)
+            if io_thread:
+                relay = _IORelay(context, router, identity)
+                ping = relay.ping
+            else:
+                ping = lambda: _ping(router, identity)  # noqa: E731
+            latencies = [ping() for _ in range(warmup + n)][warmup:]
         finally:
-            if worker.poll() is None:
-                worker.kill()
-                worker.wait()
-            router.close()
-            context.term()
-    return dict(workloads.latency_metrics(latencies), transport=transport)
+            if relay is not None:
+                relay.stop()
+            router.send_multipart([identity, b"stop"])
+            try:
+                worker.wait(timeout=STEP_TIMEOUT)
+            finally:
+                if worker.poll() is None:
+                    worker.kill()
+                    worker.wait()
+                router.close()
+                context.term()
+    return dict(workloads.latency_metrics(latencies), transport=transport, io_thread=io_thread)
+
+
+class _IORelay:
+    """An I/O thread that owns the ROUTER, blocked in zmq_poll on it and on an inproc
+    PAIR from the caller (the structure of pmp's controller)."""
+
+    def __init__(self, context, router, identity):
+        import zmq
+        self.app, io_end = context.socket(zmq.PAIR), context.socket(zmq.PAIR)
+        self.app.bind(f"inproc://pmpbench-io-{id(self)}")
+        io_end.connect(f"inproc://pmpbench-io-{id(self)}")
+
+        def run():
+            poller = zmq.Poller()
+            poller.register(io_end, zmq.POLLIN)
+            poller.register(router, zmq.POLLIN)
+            while True:
+                for sock, _ in poller.poll():
+                    if sock is io_end:
+                        message = io_end.recv()
+                        if message == b"stop":
+                            io_end.close()
+                            return
+                        router.send_multipart([identity, message])
+                    else:
+                        io_end.send(router.recv_multipart()[1])
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+
+    def ping(self):
+        t0 = time.perf_counter()
+        self.app.send(pickle.dumps((tasks.noop, (), {}), protocol=5))
+        pickle.loads(self.app.recv())
+        return time.perf_counter() - t0
+
+    def stop(self):
+        self.app.send(b"stop")
+        self.thread.join()
+        self.app.close()
 
 
 def _bind(router, transport, tmp):

@@ -38,7 +38,8 @@ def plot(runs, path):
 
 SHORT = {  # tick labels: the table has the long ones
     "process": "ProcessPool", "mpi": "MPIPool", "dask": "dask", "process-per-task": "ProcessPool\n1 task/child",
-    "floor-zmq-ipc": "floor\nzmq ipc", "floor-zmq-tcp": "floor\nzmq tcp", "floor-import": "floor\nimport pmp",
+    "floor-zmq-ipc": "floor\nzmq ipc", "floor-zmq-tcp": "floor\nzmq tcp",
+    "floor-zmq-io-ipc": "floor zmq\nI/O thr ipc", "floor-zmq-io-tcp": "floor zmq\nI/O thr tcp", "floor-import": "floor\nimport pmp",
     "floor-launch": "floor\nlaunch", "floor-launch-python": "floor\npython",
 }
 

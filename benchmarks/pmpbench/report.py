@@ -9,6 +9,8 @@ from . import config
 FLOOR_LABELS = {
     "floor-zmq-ipc": "floor: pyzmq+pickle ping-pong, ipc",
     "floor-zmq-tcp": "floor: pyzmq+pickle ping-pong, tcp",
+    "floor-zmq-io-ipc": "floor: the same through an I/O thread, ipc",
+    "floor-zmq-io-tcp": "floor: the same through an I/O thread, tcp",
     "floor-import": "floor: one process running `python3 -c 'import pmp'`",
     "floor-import-slurm": "floor: one srun step of `python3 -c 'import pmp'`",
     "floor-launch": "floor: raw `python3 -c pass` processes",
@@ -121,7 +123,10 @@ def targets(meta, records):
         target("no-op throughput >= 3x ProcessPoolExecutor", pmp("noop", "tasks_per_s"),
                value(records, "noop", "process", "tasks_per_s"), ">=", 3.0, "tasks/s"),
         target(f"p50 round trip <= 1.0x the pyzmq+pickle floor ({transport})", pmp("roundtrip", "p50_us"),
-               value(records, "roundtrip", f"floor-zmq-{transport}", "p50_us"), "<=", 1.0, "us"),
+               value(records, "roundtrip", f"floor-zmq-{transport}", "p50_us"), "<=", 1.0, "us",
+               # one I/O thread between the caller and the socket, as pmp has
+               floor=ratio_of(value(records, "roundtrip", f"floor-zmq-io-{transport}", "p50_us"),
+                              value(records, "roundtrip", f"floor-zmq-{transport}", "p50_us"))),
         target("large array >= 2x ProcessPoolExecutor's GB/s", pmp("array", "gbps"),
                value(records, "array", "process", "gbps"), ">=", 2.0, "GB/s"),
         target(f"first result <= 1.2x one {'srun step' if slurm else 'process'} of python{analog}",
@@ -206,8 +211,9 @@ def text(meta, records, targets_, statuses):
                    for t in targets_]
     parts += [table(target_rows, ("target", "pmp", "reference", "ratio", "goal", "met", "floor's ratio")), ""]
     if any(t.get("floor_ratio") is not None for t in targets_):
-        parts += ["floor's ratio: the same ratio for the floor under the target: per-task, a Python process "
-                  "per task that only imports pmp's worker; 128 workers, plain pyzmq+pickle workers.", ""]
+        parts += ["floor's ratio: the same ratio for the floor under the target: round trip, the pyzmq "
+                  "ping-pong through one I/O thread (pmp's structure); per-task, a Python process per task "
+                  "that only imports pmp's worker; 128 workers, plain pyzmq+pickle workers.", ""]
     problems = [(name, s["status"], "; ".join(s["errors"])) for name, s in statuses.items()
                 if s["status"] != "ok" or s["errors"]]
     if problems:

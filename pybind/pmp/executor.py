@@ -8,7 +8,8 @@ import os
 import threading
 import weakref
 
-from . import _backends, _config, _core, _log, _progress, _serialize  # _log: PMP_LOG_LEVEL
+from . import _backends, _config, _core, _progress, _serialize
+from . import _log  # noqa: F401 - its import applies PMP_LOG_LEVEL before the executor logs
 from ._deps import find_futures, resolve
 from ._errorlog import ErrorLog, function_name
 from ._future import Future
