@@ -47,21 +47,14 @@ def _load_cloudpickle():
 
 
 def _pickled_by_reference(fn):
-    """Whether cloudpickle pickles the function or class fn by reference (its module's name and
-    its qualified name), as pickle does. cloudpickle's own rule, without importing
-    cloudpickle: fn's module is a real module (a file or an import spec), not __main__
-    and not registered by value, and fn is found in it under its qualified name."""
+    """Whether cloudpickle pickles the function or class fn by reference (its module's
+    name and its qualified name), as pickle does, while no module is registered by value.
+    cloudpickle's own rule, without importing cloudpickle: fn's module is a real module (a
+    file or an import spec), not __main__, and fn is found in it under its qualified name."""
     name = fn.__module__
     module = sys.modules.get(name) if name != "__main__" else None
     if module is None or (getattr(module, "__file__", None) is None and getattr(module, "__spec__", None) is None):
         return False
-    registry = sys.modules.get("cloudpickle.cloudpickle")  # register_pickle_by_value needs it imported
-    if registry is not None:
-        by_value = getattr(registry, "_PICKLE_BY_VALUE_MODULES", None)
-        if by_value is None:  # a cloudpickle that keeps it elsewhere: let it decide
-            return False
-        if by_value and any(name == m or name.startswith(m + ".") for m in by_value):
-            return False
     found = module
     for part in fn.__qualname__.split("."):
         found = getattr(found, part, None)  # "<locals>" finds nothing
@@ -88,22 +81,24 @@ def _plain(obj, depth):
             if type(key) not in _ATOMIC or (type(value) not in _ATOMIC and not _plain(value, depth - 1)):
                 return False
         return True
-    if kind is types.FunctionType:
-        if obj in _by_reference and not _registered_by_value():
+    if kind is types.FunctionType or kind is type:  # a function, int, a module's class
+        if _registered_by_value():
+            return False  # cloudpickle decides
+        if obj in _by_reference:
             return True
         if not _pickled_by_reference(obj):
             return False
-        _by_reference.add(obj)  # a module's function: lives as long as its module
+        _by_reference.add(obj)  # a module's function or class: lives as long as its module
         return True
-    if kind is type:  # int, a module's class: by reference, under the same rule as functions
-        return not _registered_by_value() and _pickled_by_reference(obj)
     if kind is types.BuiltinFunctionType:  # len, math.sqrt: by name (not bound to an object)
         return obj.__self__ is None or type(obj.__self__) is types.ModuleType
     return False
 
 
 def _registered_by_value():
-    """Whether any module is registered to be pickled by value (cloudpickle's registry)."""
+    """Whether any module is registered to be pickled by value (register_pickle_by_value,
+    which needs cloudpickle imported), or cloudpickle keeps its registry where pmp cannot
+    see it: then cloudpickle decides for every function and class."""
     registry = sys.modules.get("cloudpickle.cloudpickle")
     return registry is not None and bool(getattr(registry, "_PICKLE_BY_VALUE_MODULES", True))
 
