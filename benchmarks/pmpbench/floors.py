@@ -43,10 +43,11 @@ def zmq_round_trip(transport, n, warmup=50, io_thread=False):
             identity, _ = router.recv_multipart()  # the worker's hello
             if io_thread:
                 relay = _IORelay(context, router, identity)
-                ping = relay.ping
+                send, recv = relay.app.send, relay.app.recv
             else:
-                ping = lambda: _ping(router, identity)  # noqa: E731
-            latencies = [ping() for _ in range(warmup + n)][warmup:]
+                send = lambda m: router.send_multipart([identity, m])  # noqa: E731
+                recv = lambda: router.recv_multipart()[1]  # noqa: E731
+            latencies = [_ping(send, recv) for _ in range(warmup + n)][warmup:]
         finally:
             if relay is not None:
                 relay.stop()
@@ -90,12 +91,6 @@ class _IORelay:
         self.thread = threading.Thread(target=run, daemon=True)
         self.thread.start()
 
-    def ping(self):
-        t0 = time.perf_counter()
-        self.app.send(pickle.dumps((tasks.noop, (), {}), protocol=5))
-        pickle.loads(self.app.recv())
-        return time.perf_counter() - t0
-
     def stop(self):
         self.app.send(b"stop")
         self.thread.join()
@@ -111,11 +106,11 @@ def _bind(router, transport, tmp):
     return f"tcp://127.0.0.1:{port}"
 
 
-def _ping(router, identity):
+def _ping(send, recv):
+    """One round trip: the task out, pickled; its result back, unpickled."""
     t0 = time.perf_counter()
-    router.send_multipart([identity, pickle.dumps((tasks.noop, (), {}), protocol=5)])
-    _, reply = router.recv_multipart()
-    pickle.loads(reply)
+    send(pickle.dumps((tasks.noop, (), {}), protocol=5))
+    pickle.loads(recv())
     return time.perf_counter() - t0
 
 
