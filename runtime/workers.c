@@ -139,6 +139,17 @@ size_t pmp_workers_expected(const struct pmp_worker_table *t)
 	return n;
 }
 
+int pmp_workers_starting_cores(const struct pmp_worker_table *t)
+{
+	int n = 0;
+	for (size_t i = 0; i < t->cap; i++) {
+		const struct pmp_wk *w = t->slots[i];
+		if (w && w->state == PMP_W_STARTING && !w->per_task && w->spec)
+			n += w->spec->cores;
+	}
+	return n;
+}
+
 size_t pmp_workers_ready(const struct pmp_worker_table *t)
 {
 	size_t n = 0;

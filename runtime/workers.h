@@ -72,6 +72,8 @@ struct pmp_wk *pmp_workers_pick_next(const struct pmp_worker_table *t, size_t li
 size_t pmp_workers_ready(const struct pmp_worker_table *t);
 /* Long-lived workers connected or starting. */
 size_t pmp_workers_expected(const struct pmp_worker_table *t);
+/* Cores of the long-lived workers this controller started that have not connected yet. */
+int pmp_workers_starting_cores(const struct pmp_worker_table *t);
 
 /* Routing ids: 'w' and the id as 4 little-endian bytes (ZeroMQ reserves a leading 0). */
 #define PMP_ROUTING_ID_SIZE 5

@@ -136,6 +136,11 @@ def run_floor_import(spec):
     if spec["backend"] == "slurm":
         argv = floors.srun(*argv)
     measure("startup", "floor-import", floors.launch_time, argv, spec["sizes"]["floor_steps"])
+    if spec["backend"] == "slurm":
+        # pmp's Slurm backend starts all its worker steps at once (the local backend, no
+        # more than this machine's cores): the first of them, beside the others
+        measure("startup", "floor-import-concurrent", floors.first_of_concurrent, argv,
+                spec["sizes"]["startup_workers"], spec["sizes"]["floor_steps"])
 
 
 KINDS = {"peer": run_peer, "startup": run_startup, "scale": run_scale, "pertask": run_pertask,

@@ -37,7 +37,7 @@ def zmq_round_trip(transport, n, warmup=50, io_thread=False):
     router.setsockopt(zmq.LINGER, 0)
     with tempfile.TemporaryDirectory(prefix="pmpbench-zmq-") as tmp:
         endpoint = _bind(router, transport, tmp)
-        worker = subprocess.Popen([sys.executable, "-m", "pmpbench.floors", "zmq-worker", endpoint])
+        worker = subprocess.Popen([sys.executable, "-m", "pmpbench.floors", "zmq-worker", endpoint], env=_with_pmpbench())
         relay = None
         try:
             identity, _ = router.recv_multipart()  # the worker's hello
@@ -61,6 +61,14 @@ def zmq_round_trip(transport, n, warmup=50, io_thread=False):
                 router.close()
                 context.term()
     return dict(workloads.latency_metrics(latencies), transport=transport, io_thread=io_thread)
+
+
+def _with_pmpbench():
+    """This environment, with pmpbench importable (the perf scripts run without the driver's PYTHONPATH)."""
+    env = dict(os.environ)
+    bench = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (bench, env.get("PYTHONPATH")) if p)
+    return env
 
 
 class _IORelay:
@@ -222,6 +230,35 @@ def launch_time(argv, reps):
         subprocess.run(argv, env=step_env(), check=True, timeout=STEP_TIMEOUT, stdin=subprocess.DEVNULL)
         times.append(time.perf_counter() - t0)
     return {"argv": argv, "reps": reps, "seconds": times, "seconds_median": statistics.median(times)}
+
+
+def first_of_concurrent(argv, k, reps):
+    """Median seconds from starting k processes (or srun steps) of argv at once to the end
+    of the first one: what starting k workers together costs the first, on this machine's
+    cores (the local cluster's nodes share them)."""
+    import select
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        procs = [subprocess.Popen(argv, env=step_env(), stdin=subprocess.DEVNULL) for _ in range(k)]
+        pidfds = [os.pidfd_open(p.pid) for p in procs]
+        try:
+            ready, _, _ = select.select(pidfds, [], [], STEP_TIMEOUT)
+            if not ready:
+                raise TimeoutError(f"none of {k} processes of {argv} ended in {STEP_TIMEOUT} s")
+            times.append(time.perf_counter() - t0)
+            for p in procs:
+                if p.wait(timeout=STEP_TIMEOUT):
+                    raise subprocess.CalledProcessError(p.returncode, argv)
+        finally:
+            for fd in pidfds:
+                os.close(fd)
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+    return {"argv": argv, "concurrent": k, "reps": reps, "seconds": times,
+            "seconds_median": statistics.median(times)}
 
 
 def launch_rate(argv, n, concurrency):

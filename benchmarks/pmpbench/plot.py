@@ -40,6 +40,7 @@ SHORT = {  # tick labels: the table has the long ones
     "process": "ProcessPool", "mpi": "MPIPool", "dask": "dask", "process-per-task": "ProcessPool\n1 task/child",
     "floor-zmq-ipc": "floor\nzmq ipc", "floor-zmq-tcp": "floor\nzmq tcp",
     "floor-zmq-io-ipc": "floor zmq\nI/O thr ipc", "floor-zmq-io-tcp": "floor zmq\nI/O thr tcp", "floor-import": "floor\nimport pmp",
+    "floor-import-concurrent": "floor srun\nimport, 1st of N",
     "floor-launch": "floor\nlaunch", "floor-launch-python": "floor\npython",
 }
 

@@ -13,6 +13,7 @@ FLOOR_LABELS = {
     "floor-zmq-io-tcp": "floor: the same through an I/O thread, tcp",
     "floor-import": "floor: one process running `python3 -c 'import pmp'`",
     "floor-import-slurm": "floor: one srun step of `python3 -c 'import pmp'`",
+    "floor-import-concurrent-slurm": "floor: srun steps of `python3 -c 'import pmp'`, one per worker, started at once: the first to end",
     "floor-launch": "floor: raw `python3 -c pass` processes",
     "floor-launch-slurm": "floor: raw `srun -n1 true` steps",
     "floor-launch-python": "floor: `python3 -c 'import pmp.worker'` processes",
@@ -131,7 +132,10 @@ def targets(meta, records):
                value(records, "array", "process", "gbps"), ">=", 2.0, "GB/s"),
         target(f"first result <= 1.2x one {'srun step' if slurm else 'process'} of python{analog}",
                pmp("startup", "seconds_median"), value(records, "startup", "floor-import", "seconds_median"),
-               "<=", 1.2, "s"),
+               "<=", 1.2, "s",
+               # as many steps as workers, at once: the first to end (Slurm only)
+               floor=ratio_of(value(records, "startup", "floor-import-concurrent", "seconds_median"),
+                              value(records, "startup", "floor-import", "seconds_median"))),
         target(f"per-task mode >= 0.9x the raw {'srun step' if slurm else 'process spawn'} rate{analog}",
                pmp("pertask", "tasks_per_s"), value(records, "pertask", "floor-launch", "tasks_per_s"),
                ">=", 0.9, "tasks/s",
@@ -212,7 +216,8 @@ def text(meta, records, targets_, statuses):
     parts += [table(target_rows, ("target", "pmp", "reference", "ratio", "goal", "met", "floor's ratio")), ""]
     if any(t.get("floor_ratio") is not None for t in targets_):
         parts += ["floor's ratio: the same ratio for the floor under the target: round trip, the pyzmq "
-                  "ping-pong through one I/O thread (pmp's structure); per-task, a Python process per task "
+                  "ping-pong through one I/O thread (pmp's structure); first result (Slurm), as many srun steps "
+                  "of python as workers started at once, the first to end; per-task, a Python process per task "
                   "that only imports pmp's worker; 128 workers, plain pyzmq+pickle workers.", ""]
     problems = [(name, s["status"], "; ".join(s["errors"])) for name, s in statuses.items()
                 if s["status"] != "ok" or s["errors"]]

@@ -341,16 +341,16 @@ static void stop_delivery(ControllerObject *self)
 static PyObject *controller_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
 	static char *names[] = {"on_events", "bind", "prefetch", "shutdown_grace", "max_start_failures", "security",
-				"max_message_size", "secret", NULL};
+				"max_message_size", "secret", "max_starting", NULL};
 	PyObject *on_events;
 	const char *bind = NULL, *secret = NULL;
 	pmp_controller_config cfg = {0};
 	long long max_message_size = 0;
 	char err[PMP_ERR_MAX];
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|zidiiLz:Controller", names, &on_events, &bind, &cfg.prefetch,
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|zidiiLzi:Controller", names, &on_events, &bind, &cfg.prefetch,
 					 &cfg.shutdown_grace, &cfg.max_start_failures, &cfg.security,
-					 &max_message_size, &secret))
+					 &max_message_size, &secret, &cfg.max_starting))
 		return NULL;
 	cfg.max_message_size = max_message_size;
 	if (!PyCallable_Check(on_events)) {
@@ -644,7 +644,7 @@ static PyGetSetDef controller_getset[] = {
 
 static PyType_Slot controller_slots[] = {
 	{Py_tp_doc, "Controller(on_events, bind=None, prefetch=0, shutdown_grace=0.0, max_start_failures=0, "
-		    "security=0, max_message_size=0, secret=None)"},
+		    "security=0, max_message_size=0, secret=None, max_starting=0)"},
 	{Py_tp_new, controller_new},
 	{Py_tp_dealloc, controller_dealloc},
 	{Py_tp_traverse, controller_traverse},

@@ -93,6 +93,12 @@ class LocalBackend:
         """[(placement, count)]: how n long-lived workers are placed."""
         return [(None, n)]
 
+    def max_starting(self):
+        """Cores' worth of long-lived workers that start at once. They share this machine's
+        CPUs: more starting together than it has make the first one (and the first result)
+        wait for all of them."""
+        return len(os.sched_getaffinity(0))
+
     def spec_args(self, res, node=None):
         """(argv, env, cwd, cores) for Controller.spec()."""
         env = worker_environment(res)

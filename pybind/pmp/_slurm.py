@@ -115,6 +115,10 @@ class SlurmBackend:
         return [(node, n // len(nodes) + (i < n % len(nodes))) for i, node in enumerate(nodes)
                 if n // len(nodes) + (i < n % len(nodes))]
 
+    def max_starting(self):
+        """No limit: each worker step starts on CPUs of its own on its node."""
+        return 0
+
     def spec_args(self, res, node=None):
         env = _backends.worker_environment(res)
         for name in list(env):

@@ -123,7 +123,8 @@ class Executor(concurrent.futures.Executor):
                                       # a worker's frames beyond the limit (its error report has
                                       # room) end its connection: a backstop against a broken peer
                                       max_message_size=max_message_size + (1 << 16) if max_message_size else 0,
-                                      secret=self._given_secret)
+                                      secret=self._given_secret,
+                                      max_starting=self._backend.max_starting())
         with _live_lock:
             _live.add(self._core)
         try:

@@ -39,6 +39,9 @@ class _StaticBackend:
     def total_cores(self):
         return self.size
 
+    def max_starting(self):
+        return 0  # the job's tasks start themselves
+
     def worker_groups(self, res, n):
         return []
 

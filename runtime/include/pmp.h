@@ -91,6 +91,10 @@ typedef struct pmp_controller_config {
 				     connection; 0: no limit */
 	const char *secret;     /* a token made by whoever starts the workers ("token:" and 40 Z85
 				   characters: the SPANK plugin's, for a static step); NULL: make one */
+	int max_starting;       /* cores of long-lived workers started but not yet connected, at
+				   most (one worker always may start); the rest start as those
+				   connect or exit. Where workers start on this machine's CPUs,
+				   starting more at once than it has delays the first; 0: no limit */
 } pmp_controller_config;
 
 /* Every controller makes its own secret and gives it to its workers in their environment

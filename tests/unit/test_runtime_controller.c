@@ -7,11 +7,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1186,6 +1189,107 @@ static void test_shutdown_kills_after_grace(void **st)
 	rec_free(&r);
 }
 
+/* Where the workers of the start-limit test say they started: see make_grace_dir. */
+static char starts_dir[] = "/tmp/pmp-test-starts-XXXXXX";
+
+static int make_starts_dir(void **st)
+{
+	char path[64];
+	(void)st;
+	strcpy(starts_dir, "/tmp/pmp-test-starts-XXXXXX");
+	if (!mkdtemp(starts_dir))
+		return -1;
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/%s", starts_dir, i ? "go" : "started");
+		if (mkfifo(path, 0600) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int remove_starts_dir(void **st)
+{
+	char path[64];
+	(void)st;
+	static const char *const names[] = {"started", "go", "overlap"};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", starts_dir, names[i]);
+		unlink(path);
+	}
+	snprintf(path, sizeof(path), "%s/lock", starts_dir);
+	rmdir(path);
+	return rmdir(starts_dir);
+}
+
+/* The id the next worker to start writes to the "started" FIFO (bounded wait). */
+static int next_started(int fd)
+{
+	char line[16];
+	size_t n = 0;
+	while (n + 1 < sizeof(line)) {
+		struct pollfd p = {fd, POLLIN, 0};
+		if (poll(&p, 1, wait_seconds() * 1000) != 1)
+			fail_msg("timed out after %d s waiting for a worker to start", wait_seconds());
+		if (read(fd, &line[n], 1) != 1)
+			fail_msg("reading the started FIFO: %s", strerror(errno));
+		if (line[n] == '\n')
+			break;
+		n++;
+	}
+	line[n] = '\0';
+	return atoi(line);
+}
+
+/* max_starting = 1: each worker starts once the one before it has connected, a
+ * replacement too. Each worker takes a lock directory when it starts and gives it back
+ * only when the test lets it go on to connect: one that finds the lock taken started
+ * beside another and says so in "overlap". */
+static void test_max_starting_staggers_starts(void **st)
+{
+	(void)st;
+	struct recorder r;
+	rec_init(&r);
+	pmp_controller_config cfg = {.shutdown_grace = 5.0, .max_starting = 1};
+	char err[PMP_ERR_MAX] = "", path[64];
+	pmp_controller *c = pmp_controller_start(&cfg, on_events, &r, err, sizeof(err));
+	assert_non_null(c);
+	snprintf(path, sizeof(path), "%s/started", starts_dir);
+	int started = open(path, O_RDWR | O_CLOEXEC); /* read and write: never blocks nor ends */
+	snprintf(path, sizeof(path), "%s/go", starts_dir);
+	int go = open(path, O_RDWR | O_CLOEXEC);
+	assert_true(started >= 0 && go >= 0);
+	const char *argv[] = {"/bin/sh", "-c",
+			      "mkdir \"$0/lock\" 2>/dev/null || echo $PMP_WORKER_ID >> \"$0/overlap\"; "
+			      "echo $PMP_WORKER_ID > \"$0/started\"; read x < \"$0/go\"; rmdir \"$0/lock\"; exec \"$1\"",
+			      starts_dir, ECHO_WORKER, NULL};
+	pmp_spec *spec = spec_of(argv, 1);
+	add_workers(c, spec, 3);
+	for (int w = 0; w < 3; w++) {
+		assert_int_equal(next_started(started), w);
+		assert_int_equal(write(go, "\n", 1), 1);
+		wait_worker(&r, PMP_EVENT_WORKER_READY, w);
+	}
+	/* A crashed worker's replacement starts the same way. */
+	submit(c, 1, NULL, "crash");
+	wait_task(&r, 1);
+	assert_int_equal(next_started(started), 3);
+	assert_int_equal(write(go, "\n", 1), 1);
+	wait_worker(&r, PMP_EVENT_WORKER_READY, 3);
+	for (uint64_t t = 2; t <= 9; t++)
+		submit(c, t, NULL, "after");
+	for (uint64_t t = 2; t <= 9; t++) {
+		wait_task(&r, t);
+		expect_echo(&r, t, "", "after");
+	}
+	finish(c);
+	snprintf(path, sizeof(path), "%s/overlap", starts_dir);
+	assert_int_equal(access(path, F_OK), -1); /* no worker started beside another */
+	close(started);
+	close(go);
+	pmp_spec_unref(spec);
+	rec_free(&r);
+}
+
 static void test_duplicate_task_id(void **st)
 {
 	(void)st;
@@ -1250,6 +1354,7 @@ int main(void)
 		cmocka_unit_test(test_shutdown_finishes_queued_tasks),
 		cmocka_unit_test(test_shutdown_right_after_start),
 		cmocka_unit_test_setup_teardown(test_shutdown_kills_after_grace, make_grace_dir, remove_grace_dir),
+		cmocka_unit_test_setup_teardown(test_max_starting_staggers_starts, make_starts_dir, remove_starts_dir),
 		cmocka_unit_test(test_duplicate_task_id),
 		cmocka_unit_test(test_start_rejects_bad_endpoint),
 	};
