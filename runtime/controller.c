@@ -413,7 +413,7 @@ static void worker_exited(pmp_controller *c, struct pmp_wk *w)
 	pmp_spec *spec = pmp_spec_ref(w->spec);
 	bool replace = !w->per_task && want_long_lived(c);
 	pmp_workers_remove(&c->workers, w->id);
-	/* Its replacement starts in this turn's take_spawn_requests, behind the limit. */
+	/* Its replacement starts in the next turn's take_spawn_requests, behind the limit. */
 	if (replace && !add_spawn_request(c, spec, 1))
 		start_worker(c, spec, false);
 	pmp_spec_unref(spec);
