@@ -544,7 +544,8 @@ static size_t spawns_pending(const pmp_controller *c)
 static void take_spawn_requests(pmp_controller *c)
 {
 	struct spawn_request *r;
-	int starting = c->cfg.max_starting > 0 ? pmp_workers_starting_cores(&c->workers) : 0;
+	/* The table walk only when something waits to start: this runs every turn. */
+	int starting = c->spawns && c->cfg.max_starting > 0 ? pmp_workers_starting_cores(&c->workers) : 0;
 	while ((r = c->spawns)) {
 		while (r->n > 0 && want_long_lived(c)) {
 			if (c->cfg.max_starting > 0 && starting > 0 && starting + r->spec->cores > c->cfg.max_starting)
