@@ -1,7 +1,7 @@
 """Where one round trip of workload (2) goes (local backend, one worker, no-op): submit(),
-submit's return to the start of the delivery (the I/O thread's hop, the worker, the way
-back), the delivery (Python, in the I/O thread) and the delivery's end to result()'s
-return; and a submit() among many queued ones (no wake-up of the I/O thread). Medians, us.
+submit's return to the start of the delivery (the worker, the way back, the waiting
+thread's turn of the I/O), the delivery (Python, on the thread that waits in result()) and
+the delivery's end to result()'s return; and a submit() among many queued ones. Medians, us.
 usage: rt_breakdown.py N"""
 import os
 import statistics

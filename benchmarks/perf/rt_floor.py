@@ -1,6 +1,7 @@
 """Round-trip floors of workload (2), back to back with pmp (ipc, one worker, no-op):
   floor            pyzmq+pickle ping-pong, the main thread on the ROUTER (benchmarks' floor)
-  floor+io_thread  the same with pmp's structure: the main thread hands each task to an I/O
+  floor+io_thread  the same with an I/O thread (pmp's structure until result() ran the I/O
+                   on the waiting thread): the main thread hands each task to an I/O
                    thread that owns the ROUTER, and gets the result back from it (an inproc
                    PAIR each way): what one I/O thread costs, with no pmp code
   pmp              Executor.submit(noop).result()

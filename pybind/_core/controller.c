@@ -7,6 +7,7 @@
  * (5 ms) while the workers run out of tasks. Then it hands the batch to a delivery
  * thread, which waits for the GIL and delivers every batch that came meanwhile in one
  * call; with nothing queued (one task at a time) it delivers at once, without the hop.
+ * A thread in wait() runs libpmp's I/O itself, and deliver() is then called on it.
  * While the I/O thread runs it holds a reference to its Controller, given back in
  * join(), so a Controller is never freed under its own threads. */
 #include <pthread.h>
@@ -40,6 +41,7 @@ typedef struct {
 	bool dl_busy;             /* it is delivering: later events wait behind */
 	bool dl_started, dl_closing, dl_joined;
 	pthread_t dl_thread;
+	int waiting; /* threads in wait() without the GIL (dl_lock): close() waits for them */
 } ControllerObject;
 
 /* ---------- Spec ---------- */
@@ -296,15 +298,20 @@ static int hand_over(ControllerObject *self, pmp_event *evs, size_t n)
 	return 0;
 }
 
+/* Set while this thread runs libpmp's I/O in wait(): it waits for these events itself. */
+static _Thread_local bool in_wait;
+
 static void deliver(void *ctx, pmp_event *evs, size_t n)
 {
 	ControllerObject *self = ctx;
 	pmp_controller *ctl = __atomic_load_n(&self->ctl, __ATOMIC_ACQUIRE);
 
 	pthread_mutex_lock(&self->dl_lock);
-	/* Events are delivered in order: behind those the delivery thread holds. */
+	/* Events are delivered in order: behind those the delivery thread holds. A thread
+	 * in wait() delivers its own: it gave the GIL up to wait for them, and the result
+	 * it waits for is among them (handed over, it would wait for the hop after all). */
 	bool behind = self->dl_head || self->dl_busy;
-	if ((behind || (ctl && pmp_controller_queued(ctl) > 0)) && hand_over(self, evs, n) == 0) {
+	if ((behind || (!in_wait && ctl && pmp_controller_queued(ctl) > 0)) && hand_over(self, evs, n) == 0) {
 		pthread_mutex_unlock(&self->dl_lock);
 		return;
 	}
@@ -341,16 +348,16 @@ static void stop_delivery(ControllerObject *self)
 static PyObject *controller_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
 	static char *names[] = {"on_events", "bind", "prefetch", "shutdown_grace", "max_start_failures", "security",
-				"max_message_size", "secret", "max_starting", NULL};
+				"max_message_size", "secret", "max_starting", "io_lend_us", NULL};
 	PyObject *on_events;
 	const char *bind = NULL, *secret = NULL;
 	pmp_controller_config cfg = {0};
 	long long max_message_size = 0;
 	char err[PMP_ERR_MAX];
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|zidiiLzi:Controller", names, &on_events, &bind, &cfg.prefetch,
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|zidiiLzii:Controller", names, &on_events, &bind, &cfg.prefetch,
 					 &cfg.shutdown_grace, &cfg.max_start_failures, &cfg.security,
-					 &max_message_size, &secret, &cfg.max_starting))
+					 &max_message_size, &secret, &cfg.max_starting, &cfg.io_lend_us))
 		return NULL;
 	cfg.max_message_size = max_message_size;
 	if (!PyCallable_Check(on_events)) {
@@ -547,6 +554,34 @@ static PyObject *controller_submit(ControllerObject *self, PyObject *args)
 	Py_RETURN_NONE;
 }
 
+static PyObject *controller_wait(ControllerObject *self, PyObject *args)
+{
+	unsigned long long task;
+	double timeout = -1;
+	int rc;
+
+	if (!PyArg_ParseTuple(args, "K|d:wait", &task, &timeout) || check_open(self) < 0)
+		return NULL;
+	pthread_mutex_lock(&self->dl_lock);
+	self->waiting++; /* with the GIL: a close() after check_open() sees it */
+	pthread_mutex_unlock(&self->dl_lock);
+	Py_BEGIN_ALLOW_THREADS
+	in_wait = true;
+	rc = pmp_controller_wait(self->ctl, task, timeout);
+	in_wait = false;
+	pthread_mutex_lock(&self->dl_lock);
+	if (--self->waiting == 0)
+		pthread_cond_broadcast(&self->dl_cond);
+	pthread_mutex_unlock(&self->dl_lock);
+	Py_END_ALLOW_THREADS
+	if (rc < 0) { /* a signal: its handler may raise (Ctrl-C) */
+		if (PyErr_CheckSignals() < 0)
+			return NULL;
+		rc = PMP_WAIT_ELSEWHERE;
+	}
+	return PyLong_FromLong(rc);
+}
+
 static PyObject *controller_cancel(ControllerObject *self, PyObject *arg)
 {
 	unsigned long long task = PyLong_AsUnsignedLongLong(arg);
@@ -608,6 +643,11 @@ static PyObject *controller_close(ControllerObject *self, PyObject *unused)
 	self->ctl = NULL;
 	if (ctl) {
 		Py_BEGIN_ALLOW_THREADS
+		/* Threads in wait() leave it soon: after join() the controller is shut down. */
+		pthread_mutex_lock(&self->dl_lock);
+		while (self->waiting)
+			pthread_cond_wait(&self->dl_cond, &self->dl_lock);
+		pthread_mutex_unlock(&self->dl_lock);
 		pmp_controller_free(ctl); /* the ZeroMQ context and its threads go too */
 		Py_END_ALLOW_THREADS
 	}
@@ -625,6 +665,9 @@ static PyMethodDef controller_methods[] = {
 	{"set_capacity", (PyCFunction)controller_set_capacity, METH_O, "set_capacity(cores): for per-task workers."},
 	{"submit", (PyCFunction)controller_submit, METH_VARARGS,
 	 "submit(task_id, frames, spec=None): queue a task (frames are copied)."},
+	{"wait", (PyCFunction)controller_wait, METH_VARARGS,
+	 "wait(task_id, timeout=-1) -> 1 its event was delivered (on this thread, or before), 0 timed out, "
+	 "2 wait otherwise (another thread runs the I/O, or shutdown began). Runs the I/O in this thread."},
 	{"cancel", (PyCFunction)controller_cancel, METH_O, "cancel(task_id) -> True if it was still queued."},
 	{"queued", (PyCFunction)controller_queued, METH_NOARGS, "Tasks not yet sent to a worker."},
 	{"task_state", (PyCFunction)controller_task_state, METH_O,
@@ -644,7 +687,7 @@ static PyGetSetDef controller_getset[] = {
 
 static PyType_Slot controller_slots[] = {
 	{Py_tp_doc, "Controller(on_events, bind=None, prefetch=0, shutdown_grace=0.0, max_start_failures=0, "
-		    "security=0, max_message_size=0, secret=None, max_starting=0)"},
+		    "security=0, max_message_size=0, secret=None, max_starting=0, io_lend_us=0)"},
 	{Py_tp_new, controller_new},
 	{Py_tp_dealloc, controller_dealloc},
 	{Py_tp_traverse, controller_traverse},

@@ -91,9 +91,26 @@ class Future(concurrent.futures.Future):
         return self._state in _DONE
 
     def result(self, timeout=None):
+        if self._state != FINISHED:
+            timeout = self._run_io(timeout)
         if self._state == FINISHED and self._exception is None:
-            return self._result
+            return self._result  # without the Condition the general path would make
         return super().result(timeout)
+
+    def exception(self, timeout=None):
+        if self._state != FINISHED:
+            timeout = self._run_io(timeout)
+        if self._state == FINISHED:
+            return self._exception
+        return super().exception(timeout)
+
+    def _run_io(self, timeout):
+        """While the task is on its way, this thread runs the controller's I/O until the
+        result is in (Executor._wait). Returns the timeout left for the general path."""
+        executor, task = self._pmp_executor, self._pmp_task
+        if executor is None or task is None or self._state not in (PENDING, RUNNING):
+            return timeout
+        return executor._wait(task, timeout)
 
     def set_running_or_notify_cancel(self):
         if self._pmp_cond is None:

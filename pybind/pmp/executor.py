@@ -6,11 +6,12 @@ import itertools
 import logging
 import os
 import threading
+import time
 import weakref
 
 from . import _backends, _config, _core, _progress, _serialize
 from . import _log  # noqa: F401 - its import applies PMP_LOG_LEVEL before the executor logs
-from ._deps import find_futures, resolve
+from ._deps import find_in_call, resolve
 from ._errorlog import ErrorLog, function_name
 from ._future import Future
 from .errors import BrokenExecutor, WorkerLost
@@ -185,7 +186,7 @@ class Executor(concurrent.futures.Executor):
             future = Future()
             if self._error_log is not None:
                 future._pmp_function = function_name(fn, args)  # for its record, if it fails
-            deps = find_futures((args, kwargs))
+            deps = find_in_call(args, kwargs)
             if not deps:
                 self._send(future, fn, args, kwargs, spec)
                 return future
@@ -216,6 +217,19 @@ class Executor(concurrent.futures.Executor):
             self._futures.pop(task, None)
             future._pmp_executor = None
             raise BrokenExecutor(str(e)) from None
+
+    def _wait(self, task, timeout):
+        """Runs the controller's I/O on this thread until task's result is delivered (a
+        no-op round trip then skips the I/O thread's two hand-offs), or until another
+        thread runs it. Returns the part of timeout (seconds, or None) left."""
+        if getattr(_in_io_thread, "active", False):
+            return timeout  # from a done-callback: this thread runs the I/O already
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            self._core.wait(task, -1.0 if timeout is None else max(0.0, timeout))
+        except _core.Error:  # closed: the result came before
+            pass
+        return None if deadline is None else max(0.0, deadline - time.monotonic())
 
     def _cancel(self, task):
         if self._core_stopping and task not in self._futures:

@@ -5,6 +5,8 @@
  * worker, starts and replaces worker processes, notices their exit (pidfd), and hands
  * results and failures to one callback, in batches. Nothing polls: the I/O thread
  * blocks in zmq_poll on the socket, an eventfd for new commands and the workers' pidfds.
+ * A thread waiting for one task's result may run that I/O itself for a while
+ * (pmp_controller_wait), which saves a round trip the I/O thread's two hand-offs.
  *
  * A worker is any process that calls pmp_worker_connect() with the endpoint and id the
  * controller put in its environment (PMP_ENDPOINT, PMP_WORKER_ID), then loops on
@@ -95,6 +97,10 @@ typedef struct pmp_controller_config {
 				   most (one worker always may start); the rest start as those
 				   connect or exit. Where workers start on this machine's CPUs,
 				   starting more at once than it has delays the first; 0: no limit */
+	int io_lend_us;         /* microseconds the I/O stays with a thread that ran it in
+				   pmp_controller_wait() after that returns, so that its next
+				   submit and wait need no hand-off; then the I/O thread takes it
+				   back; 0: 1000; < 0: waits never run the I/O */
 } pmp_controller_config;
 
 /* Every controller makes its own secret and gives it to its workers in their environment
@@ -133,6 +139,15 @@ size_t pmp_controller_queued(pmp_controller *c);
 /* Where a task is: 1 queued, 2 on a worker (sent, or its worker starting), 0 neither
  * (unknown, cancelled, or its event delivered or about to be). */
 int pmp_controller_task_state(pmp_controller *c, uint64_t task);
+/* Waits for task's event, running the controller's I/O in the calling thread (which
+ * then calls the event handler) rather than waiting for the I/O thread: a thread that
+ * submits a task and waits for it saves the two hand-offs between it and the I/O thread.
+ * timeout in seconds, < 0 for none. Returns PMP_WAIT_DONE (the task's event went to the
+ * handler, or the task is unknown), PMP_WAIT_TIMEOUT, PMP_WAIT_ELSEWHERE (another thread
+ * runs the I/O, or shutdown began: wait for the event some other way), or -1 with errno
+ * EINTR when a signal interrupted the wait. Must not be called from the handler. */
+enum { PMP_WAIT_TIMEOUT = 0, PMP_WAIT_DONE = 1, PMP_WAIT_ELSEWHERE = 2 };
+int pmp_controller_wait(pmp_controller *c, uint64_t task, double timeout);
 /* Begin shutting down: queued and running tasks finish, then workers get a shutdown
  * message, and SIGKILL after the grace period. Returns at once. */
 void pmp_controller_shutdown(pmp_controller *c);

@@ -49,6 +49,7 @@ struct rec {
 	char text[PMP_ERR_MAX];
 	size_t nframes;
 	char *payload; /* RESULT: its frames joined by '|' */
+	pthread_t thread; /* that delivered it */
 };
 
 struct recorder {
@@ -122,6 +123,7 @@ static void on_events(void *ctx, pmp_event *events, size_t n)
 		x->task = e->task;
 		x->worker = e->worker;
 		x->status = e->status;
+		x->thread = pthread_self();
 		snprintf(x->text, sizeof(x->text), "%s", e->text ? e->text : "(null)");
 		if (e->kind == PMP_EVENT_RESULT) {
 			x->nframes = pmp_msg_count(e->msg);
@@ -1317,6 +1319,141 @@ static void test_duplicate_task_id(void **st)
 	rec_free(&r);
 }
 
+/* ---------- pmp_controller_wait: the waiting thread runs the I/O ---------- */
+
+static pmp_controller *start_lending(struct recorder *r, int io_lend_us)
+{
+	pmp_controller_config cfg = {.shutdown_grace = 5.0, .io_lend_us = io_lend_us};
+	char err[PMP_ERR_MAX] = "";
+	pmp_controller *c = pmp_controller_start(&cfg, on_events, r, err, sizeof(err));
+	if (!c)
+		fail_msg("pmp_controller_start: %s", err);
+	return c;
+}
+
+static pmp_controller *one_echo_worker(struct recorder *r, int io_lend_us, pmp_spec **spec)
+{
+	pmp_controller *c = start_lending(r, io_lend_us);
+	*spec = echo_spec(1);
+	add_workers(c, *spec, 1);
+	wait_count(r, PMP_EVENT_WORKER_READY, 1, "a worker");
+	return c;
+}
+
+/* The result goes to the handler on the waiting thread; a timeout ends the wait and not
+ * the task; an unknown task is done at once; and with nobody waiting, the I/O thread
+ * takes the I/O back: a result nobody waits for still arrives. */
+static void test_wait_runs_the_io_on_the_caller(void **st)
+{
+	(void)st;
+	struct recorder r;
+	pmp_spec *spec;
+	rec_init(&r);
+	pmp_controller *c = one_echo_worker(&r, 0, &spec);
+
+	assert_int_equal(pmp_controller_wait(c, 424242, -1), PMP_WAIT_DONE);
+	submit(c, 1, NULL, "sleep"); /* answers after 1 s */
+	assert_int_equal(pmp_controller_wait(c, 1, 0.05), PMP_WAIT_TIMEOUT);
+	assert_true(task_index(&r, 1) < 0);
+	assert_int_equal(pmp_controller_wait(c, 1, -1), PMP_WAIT_DONE);
+	struct rec x = expect_echo(&r, 1, "", "sleep");
+	assert_true(pthread_equal(x.thread, pthread_self()));
+	for (uint64_t t = 2; t <= 50; t++) { /* round trips, the I/O lent to this thread */
+		submit(c, t, NULL, "quick");
+		assert_int_equal(pmp_controller_wait(c, t, -1), PMP_WAIT_DONE);
+		expect_echo(&r, t, "", "quick");
+	}
+	submit(c, 51, NULL, "sleep");
+	wait_task(&r, 51);
+	x = expect_echo(&r, 51, "", "sleep");
+	assert_false(pthread_equal(x.thread, pthread_self()));
+	finish(c);
+	pmp_spec_unref(spec);
+	rec_free(&r);
+}
+
+static void test_wait_without_lending(void **st)
+{
+	(void)st;
+	struct recorder r;
+	pmp_spec *spec;
+	rec_init(&r);
+	pmp_controller *c = one_echo_worker(&r, -1, &spec);
+	submit(c, 1, NULL, "quick");
+	assert_int_equal(pmp_controller_wait(c, 1, -1), PMP_WAIT_ELSEWHERE);
+	wait_task(&r, 1);
+	assert_false(pthread_equal(expect_echo(&r, 1, "", "quick").thread, pthread_self()));
+	finish(c);
+	pmp_spec_unref(spec);
+	rec_free(&r);
+}
+
+struct later {
+	pthread_t target;
+	pmp_controller *c; /* NULL: signal target; else shut c down */
+};
+
+/* 300 ms into the caller's wait for a 1 s task: inside it, unless the machine stalls
+ * (then the wait returns DONE, and the test fails rather than passes). */
+static void *act_later(void *arg)
+{
+	struct later *l = arg;
+	struct timespec d = {0, 300 * 1000000L};
+	while (nanosleep(&d, &d) < 0 && errno == EINTR)
+		;
+	if (l->c)
+		pmp_controller_shutdown(l->c);
+	else
+		pthread_kill(l->target, SIGUSR1);
+	return NULL;
+}
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+}
+
+/* A signal ends the caller's wait (EINTR: Python's Ctrl-C), the task goes on; so does a
+ * shutdown (the I/O thread finishes the task). */
+static void test_wait_ends_on_signal_and_shutdown(void **st)
+{
+	(void)st;
+	struct recorder r;
+	pmp_spec *spec;
+	pthread_t th;
+	struct sigaction sa = {0}, old;
+	sa.sa_handler = on_usr1; /* no SA_RESTART */
+	sigemptyset(&sa.sa_mask);
+	assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+	rec_init(&r);
+	pmp_controller *c = one_echo_worker(&r, 0, &spec);
+
+	struct later sig = {pthread_self(), NULL};
+	submit(c, 1, NULL, "sleep");
+	assert_int_equal(pthread_create(&th, NULL, act_later, &sig), 0);
+	int rc = pmp_controller_wait(c, 1, -1);
+	int e = errno;
+	pthread_join(th, NULL);
+	assert_int_equal(rc, -1);
+	assert_int_equal(e, EINTR);
+	assert_true(task_index(&r, 1) < 0);
+	assert_int_equal(pmp_controller_wait(c, 1, -1), PMP_WAIT_DONE);
+	expect_echo(&r, 1, "", "sleep");
+
+	struct later stop = {pthread_self(), c};
+	submit(c, 2, NULL, "sleep");
+	assert_int_equal(pthread_create(&th, NULL, act_later, &stop), 0);
+	assert_int_equal(pmp_controller_wait(c, 2, -1), PMP_WAIT_ELSEWHERE);
+	pthread_join(th, NULL);
+	assert_true(task_index(&r, 2) < 0);
+	wait_task(&r, 2);
+	assert_false(pthread_equal(expect_echo(&r, 2, "", "sleep").thread, pthread_self()));
+	finish(c);
+	pmp_spec_unref(spec);
+	rec_free(&r);
+	sigaction(SIGUSR1, &old, NULL);
+}
+
 static void test_start_rejects_bad_endpoint(void **st)
 {
 	(void)st;
@@ -1356,6 +1493,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_shutdown_kills_after_grace, make_grace_dir, remove_grace_dir),
 		cmocka_unit_test_setup_teardown(test_max_starting_staggers_starts, make_starts_dir, remove_starts_dir),
 		cmocka_unit_test(test_duplicate_task_id),
+		cmocka_unit_test(test_wait_runs_the_io_on_the_caller),
+		cmocka_unit_test(test_wait_without_lending),
+		cmocka_unit_test(test_wait_ends_on_signal_and_shutdown),
 		cmocka_unit_test(test_start_rejects_bad_endpoint),
 	};
 	return cmocka_run_group_tests_name("runtime_controller", tests, NULL, NULL);

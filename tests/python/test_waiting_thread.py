@@ -1,0 +1,104 @@
+"""Future.result() and exception() run the controller's I/O on the waiting thread (no hand-off
+to and from the I/O thread): the result arrives there, a timeout or Ctrl-C still ends the
+wait, other threads still get theirs, and results nobody waits for still arrive."""
+import concurrent.futures
+import signal
+import threading
+import time
+
+import pytest
+
+import pmp
+
+
+def fail_later(message):
+    time.sleep(0.3)  # the waiter runs the I/O by then
+    raise ValueError(message)
+
+
+@pytest.fixture
+def ex():
+    with pmp.Executor(max_workers=2, block_allocation=True, backend="local") as executor:
+        yield executor
+
+
+def delivered_on(future):
+    """The thread that settles future (its done-callbacks run there)."""
+    seen = {}
+    done = threading.Event()
+
+    def record(_):
+        seen["thread"] = threading.get_ident()
+        done.set()
+
+    future.add_done_callback(record)
+    return seen, done
+
+
+def test_result_arrives_on_the_waiting_thread(ex):
+    future = ex.submit(time.sleep, 0.5)
+    seen, _ = delivered_on(future)
+    assert future.result() is None
+    assert seen["thread"] == threading.get_ident()
+
+
+def test_exception_arrives_on_the_waiting_thread_with_its_traceback(ex):
+    future = ex.submit(fail_later, "boom")
+    seen, _ = delivered_on(future)
+    exc = future.exception(timeout=30)
+    assert seen["thread"] == threading.get_ident()
+    assert isinstance(exc, ValueError) and str(exc) == "boom"
+    assert "fail_later" in str(exc.__cause__)
+    with pytest.raises(ValueError, match="boom"):
+        future.result()
+
+
+def test_a_result_nobody_waits_for_still_arrives(ex):
+    assert ex.submit(pow, 2, 3).result() == 8  # the I/O is lent to this thread now
+    future = ex.submit(time.sleep, 0.3)
+    seen, done = delivered_on(future)
+    assert done.wait(30)  # threading.Event: this thread does not run the I/O
+    assert seen["thread"] != threading.get_ident()
+
+
+def test_timeout_ends_the_wait_not_the_task(ex):
+    future = ex.submit(time.sleep, 1.5)
+    t0 = time.monotonic()
+    with pytest.raises(concurrent.futures.TimeoutError):
+        future.result(timeout=0.2)
+    assert time.monotonic() - t0 < 1.2
+    assert not future.done()
+    assert future.result(timeout=30) is None
+
+
+def test_ctrl_c_ends_the_wait_and_the_executor_stays_usable(ex):
+    future = ex.submit(time.sleep, 2)
+    main = threading.get_ident()
+    timer = threading.Timer(0.3, signal.pthread_kill, (main, signal.SIGINT))
+    t0 = time.monotonic()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            future.result()
+    finally:
+        timer.join()
+    assert time.monotonic() - t0 < 1.8
+    assert ex.submit(pow, 2, 5).result(timeout=30) == 32
+    assert future.result(timeout=30) is None
+
+
+def test_threads_waiting_at_once_each_get_their_result(ex):
+    results = {}
+
+    def run(k):
+        for i in range(20):
+            results[(k, i)] = ex.submit(pow, k, i).result(timeout=60)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(2, 6)]
+    for t in threads:
+        t.start()
+    slow = ex.submit(time.sleep, 0.3)
+    assert slow.result(timeout=60) is None
+    for t in threads:
+        t.join(60)
+    assert results == {(k, i): k ** i for k in range(2, 6) for i in range(20)}
