@@ -27,7 +27,7 @@ def zmq_round_trip(transport, n, warmup=50, io_thread=False):
     """A ROUTER (the controller's side) and a DEALER in another process (a worker's):
     each round trip pickles (fn, args, kwargs) with protocol 5, the worker unpickles it,
     calls fn and pickles the result back, and the controller unpickles it.
-    io_thread=True: pmp's structure with none of its code: the caller hands each task to
+    io_thread=True: pmp's former structure with none of its code: the caller hands each task to
     an I/O thread that owns the ROUTER, and gets the result back from it (an inproc PAIR
     each way), which is what one I/O thread costs a round trip."""
     import zmq

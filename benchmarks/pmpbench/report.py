@@ -216,9 +216,10 @@ def text(meta, records, targets_, statuses):
     parts += [table(target_rows, ("target", "pmp", "reference", "ratio", "goal", "met", "floor's ratio")), ""]
     if any(t.get("floor_ratio") is not None for t in targets_):
         parts += ["floor's ratio: the same ratio for the floor under the target: round trip, the pyzmq "
-                  "ping-pong through one I/O thread (pmp's structure); first result (Slurm), as many srun steps "
-                  "of python as workers started at once, the first to end; per-task, a Python process per task "
-                  "that only imports pmp's worker; 128 workers, plain pyzmq+pickle workers.", ""]
+                  "ping-pong through one I/O thread (pmp's structure until result() ran the I/O on the "
+                  "waiting thread); first result (Slurm), as many srun steps of python as workers started "
+                  "at once, the first to end; per-task, a Python process per task that only imports pmp's "
+                  "worker; 128 workers, plain pyzmq+pickle workers.", ""]
     problems = [(name, s["status"], "; ".join(s["errors"])) for name, s in statuses.items()
                 if s["status"] != "ok" or s["errors"]]
     if problems:
