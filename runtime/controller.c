@@ -779,13 +779,12 @@ static int wait_for_work(pmp_controller *c, long max_ms)
 	return 0;
 }
 
-/* What a turn does before it waits (under the lock); true once shut down. */
-static bool prepare_turn(pmp_controller *c)
+/* What every turn does before it waits (under the lock): start workers, send tasks. */
+static void start_and_dispatch(pmp_controller *c)
 {
 	take_spawn_requests(c);
 	dispatch_long_lived(c);
 	dispatch_per_task(c);
-	return shutdown_turn(c);
 }
 
 /* The I/O thread waits (under the lock) until the turns are its own: the runner it lent
@@ -828,7 +827,8 @@ static void *io_main(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&c->lock);
 		take_turns_back(c);
-		bool done = prepare_turn(c);
+		start_and_dispatch(c);
+		bool done = shutdown_turn(c);
 		pthread_mutex_unlock(&c->lock);
 		flush_events(c);
 		if (done)
@@ -1185,11 +1185,8 @@ static int run_turns_until(pmp_controller *c, uint64_t task, const struct timesp
 	for (;;) {
 		pthread_mutex_lock(&c->lock);
 		bool stop = c->stopping; /* the shutdown's turns are the I/O thread's */
-		if (!stop) {
-			take_spawn_requests(c);
-			dispatch_long_lived(c);
-			dispatch_per_task(c);
-		}
+		if (!stop)
+			start_and_dispatch(c);
 		bool done = !pmp_taskindex_find(&c->index, task);
 		pthread_mutex_unlock(&c->lock);
 		flush_events(c);
