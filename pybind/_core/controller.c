@@ -608,6 +608,14 @@ static PyObject *controller_queued(ControllerObject *self, PyObject *unused)
 	return PyLong_FromSize_t(pmp_controller_queued(self->ctl));
 }
 
+static PyObject *controller_reclaim_io(ControllerObject *self, PyObject *unused)
+{
+	(void)unused;
+	if (self->ctl) /* closed: no lend left to end */
+		pmp_controller_reclaim_io(self->ctl);
+	Py_RETURN_NONE;
+}
+
 static PyObject *controller_shutdown(ControllerObject *self, PyObject *unused)
 {
 	(void)unused;
@@ -672,6 +680,9 @@ static PyMethodDef controller_methods[] = {
 	{"queued", (PyCFunction)controller_queued, METH_NOARGS, "Tasks not yet sent to a worker."},
 	{"task_state", (PyCFunction)controller_task_state, METH_O,
 	 "task_state(task_id) -> 1 queued, 2 on a worker, 0 neither."},
+	{"reclaim_io", (PyCFunction)controller_reclaim_io, METH_NOARGS,
+	 "The I/O thread takes the I/O back from the last wait() now: call it before waiting for "
+	 "events in another way."},
 	{"shutdown", (PyCFunction)controller_shutdown, METH_NOARGS,
 	 "Finish queued and running tasks, then stop the workers (returns at once)."},
 	{"join", (PyCFunction)controller_join, METH_NOARGS, "Wait until the I/O thread and every worker are gone."},

@@ -42,6 +42,11 @@ class Future(concurrent.futures.Future):
                 cond = self._pmp_cond
                 if cond is None:
                     cond = self._pmp_cond = threading.Condition()
+            # Whoever makes it waits (wait(), as_completed()) or is called back: the I/O
+            # thread delivers from now on, not after the last result()'s lend.
+            executor = self._pmp_executor
+            if executor is not None:
+                executor._reclaim_io()
         return cond
 
     def cancel(self):

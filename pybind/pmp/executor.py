@@ -157,6 +157,7 @@ class Executor(concurrent.futures.Executor):
         """Blocks until each long-lived worker (block allocation) has connected: True, or
         False after timeout seconds. Tasks need not wait for this; benchmarks and tests
         that must know where tasks go do."""
+        self._reclaim_io()
         with self._ready:
             return self._ready.wait_for(lambda: self.workers_ready >= self._max_workers, timeout)
 
@@ -230,6 +231,11 @@ class Executor(concurrent.futures.Executor):
         except _core.Error:  # closed: the result came before
             pass
         return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+    def _reclaim_io(self):
+        """Before a thread waits for events without running the I/O (a Condition, an
+        Event): the I/O thread takes it back from the last _wait's lend at once."""
+        self._core.reclaim_io()
 
     def _cancel(self, task):
         if self._core_stopping and task not in self._futures:

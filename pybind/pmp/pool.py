@@ -205,6 +205,11 @@ class Pool:
         """The pmp.Executor whose workers run the tasks."""
         return self._executor
 
+    def _reclaim_io(self):
+        """Before a thread blocks for a result (see Executor._reclaim_io)."""
+        if self._executor is not None:
+            self._executor._reclaim_io()
+
     def _check_running(self):
         if self._state != RUN:
             raise ValueError("Pool not running")
@@ -455,6 +460,7 @@ class ApplyResult:
     """The result of apply_async (and, as MapResult, of map_async and starmap_async)."""
 
     def __init__(self, pool, callback, error_callback):
+        self._pool = pool
         self._event = threading.Event()
         self._callback = callback
         self._error_callback = error_callback
@@ -468,7 +474,9 @@ class ApplyResult:
         return self._success
 
     def wait(self, timeout=None):
-        self._event.wait(timeout)
+        if not self._event.is_set():
+            self._pool._reclaim_io()
+            self._event.wait(timeout)
 
     def get(self, timeout=None):
         """The result; the task's exception if it raised one; TimeoutError (multiprocessing's)
@@ -528,6 +536,7 @@ class IMapIterator:
     """imap's iterator: next(timeout=None) raises TimeoutError when nothing comes in time."""
 
     def __init__(self, pool):
+        self._pool = pool
         self._cond = threading.Condition(threading.Lock())
         self._items = collections.deque()
         self._index = 0
@@ -542,6 +551,7 @@ class IMapIterator:
             if not self._items:
                 if self._index == self._length:
                     raise StopIteration
+                self._pool._reclaim_io()
                 self._cond.wait(timeout)
                 if not self._items:
                     if self._index == self._length:

@@ -100,7 +100,9 @@ typedef struct pmp_controller_config {
 	int io_lend_us;         /* microseconds the I/O stays with a thread that ran it in
 				   pmp_controller_wait() after that returns, so that its next
 				   submit and wait need no hand-off; then the I/O thread takes it
-				   back; 0: 1000; < 0: waits never run the I/O */
+				   back. While waits keep coming back sooner, the lend doubles, up to
+				   16 times this (pmp_controller_reclaim_io ends it at once);
+				   0: 1000; < 0: waits never run the I/O */
 } pmp_controller_config;
 
 /* Every controller makes its own secret and gives it to its workers in their environment
@@ -148,6 +150,9 @@ int pmp_controller_task_state(pmp_controller *c, uint64_t task);
  * EINTR when a signal interrupted the wait. Must not be called from the handler. */
 enum { PMP_WAIT_TIMEOUT = 0, PMP_WAIT_DONE = 1, PMP_WAIT_ELSEWHERE = 2 };
 int pmp_controller_wait(pmp_controller *c, uint64_t task, double timeout);
+/* Ends a lend of the I/O (io_lend_us) at once: call it before waiting for events in
+ * another way than pmp_controller_wait, which then come without the lend's delay. */
+void pmp_controller_reclaim_io(pmp_controller *c);
 /* Begin shutting down: queued and running tasks finish, then workers get a shutdown
  * message, and SIGKILL after the grace period. Returns at once. */
 void pmp_controller_shutdown(pmp_controller *c);

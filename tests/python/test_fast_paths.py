@@ -139,6 +139,9 @@ class _FakeExecutor:
         self.asked.append(task)
         return self.queued
 
+    def _reclaim_io(self):
+        pass
+
 
 @pytest.mark.parametrize("queued", [True, False])
 def test_cancel_of_a_sent_task_asks_the_executor(queued):

@@ -102,3 +102,34 @@ def test_threads_waiting_at_once_each_get_their_result(ex):
     for t in threads:
         t.join(60)
     assert results == {(k, i): k ** i for k in range(2, 6) for i in range(20)}
+
+
+
+@pytest.fixture
+def long_lend(monkeypatch):
+    """Executors whose result() keeps the I/O for 600 s after it returns (the default is
+    1 ms, growing to 16 ms): a result nobody waits for in result() arrives within the tests'
+    time only if waiting for it some other way takes the I/O back at once."""
+    from pmp import _core
+    controller = _core.Controller
+    monkeypatch.setattr(_core, "Controller", lambda *a, **k: controller(*a, **dict(k, io_lend_us=600_000_000)))
+
+
+def test_wait_and_as_completed_take_the_io_back(long_lend):
+    with pmp.Executor(max_workers=2, block_allocation=True, backend="local") as ex:
+        assert ex.submit(pow, 2, 3).result(timeout=30) == 8  # the I/O is lent to this thread now
+        future = ex.submit(pow, 3, 2)
+        done, _ = concurrent.futures.wait([future], timeout=30)
+        assert done == {future} and future.result() == 9
+        assert ex.submit(pow, 2, 4).result(timeout=30) == 16  # lent again
+        future = ex.submit(pow, 4, 2)
+        assert [f.result() for f in concurrent.futures.as_completed([future], timeout=30)] == [16]
+
+
+def test_pool_results_take_the_io_back(long_lend):
+    with pmp.Pool(2, backend="local") as pool:
+        slow = pool.apply_async(time.sleep, (0.5,))  # its callback is set now, before the lend
+        assert pool.executor.submit(pow, 2, 2).result(timeout=30) == 4  # lent while slow runs
+        assert slow.get(timeout=30) is None
+        assert pool.executor.submit(pow, 2, 3).result(timeout=30) == 8
+        assert list(pool.imap(abs, [-1, -2], chunksize=1)) == [1, 2]

@@ -1388,6 +1388,27 @@ static void test_wait_without_lending(void **st)
 	rec_free(&r);
 }
 
+/* pmp_controller_reclaim_io ends a lend at once: with a lend far longer than this test
+ * waits (wait_seconds), a result nobody waits for arrives through the I/O thread only
+ * because of it. */
+static void test_reclaim_ends_the_lend(void **st)
+{
+	(void)st;
+	struct recorder r;
+	pmp_spec *spec;
+	rec_init(&r);
+	pmp_controller *c = one_echo_worker(&r, 600 * 1000000, &spec);
+	submit(c, 1, NULL, "quick");
+	assert_int_equal(pmp_controller_wait(c, 1, -1), PMP_WAIT_DONE);
+	submit(c, 2, NULL, "quick"); /* sent from here, its result left for whoever runs the I/O */
+	pmp_controller_reclaim_io(c);
+	wait_task(&r, 2);
+	assert_false(pthread_equal(expect_echo(&r, 2, "", "quick").thread, pthread_self()));
+	finish(c);
+	pmp_spec_unref(spec);
+	rec_free(&r);
+}
+
 struct later {
 	pthread_t target;
 	pmp_controller *c; /* NULL: signal target; else shut c down */
@@ -1495,6 +1516,7 @@ int main(void)
 		cmocka_unit_test(test_duplicate_task_id),
 		cmocka_unit_test(test_wait_runs_the_io_on_the_caller),
 		cmocka_unit_test(test_wait_without_lending),
+		cmocka_unit_test(test_reclaim_ends_the_lend),
 		cmocka_unit_test(test_wait_ends_on_signal_and_shutdown),
 		cmocka_unit_test(test_start_rejects_bad_endpoint),
 	};

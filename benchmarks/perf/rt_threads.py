@@ -1,0 +1,90 @@
+"""Per thread, per round trip: CPU time (schedstat) and context switches, of pmp (local,
+one worker, no-op) and of the pyzmq+pickle ping-pong floor, in one process, back to back.
+Shows which thread a round trip's time goes to, and who wakes more often than the floor.
+usage: rt_threads.py N ROUNDS"""
+import glob
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from pmpbench import floors, tasks  # noqa: E402
+
+import pmp  # noqa: E402
+import zmq  # noqa: E402
+
+
+def snapshot(pids):
+    """{(pid, thread name, tid): (ns on CPU, voluntary, involuntary switches)}"""
+    threads = {}
+    for pid in pids:
+        for task in glob.glob(f"/proc/{pid}/task/*"):
+            try:
+                ns = int(open(task + "/schedstat").read().split()[0])
+                name = open(task + "/comm").read().strip()
+                status = open(task + "/status").read()
+            except OSError:
+                continue
+            switches = [int(status.split(f"\n{k}:")[1].split()[0])
+                        for k in ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")]
+            threads[(pid, name, task.rsplit("/", 1)[1])] = (ns, *switches)
+    return threads
+
+
+def children(pid):
+    found = []
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            if open(stat).read().rsplit(") ", 1)[1].split()[1] == str(pid):
+                found.append(int(stat.split("/")[2]))
+        except OSError:
+            pass
+    return found
+
+
+def measure(name, pids, round_trip, n):
+    before, t0 = snapshot(pids), time.perf_counter()
+    for _ in range(n):
+        round_trip()
+    seconds, after = time.perf_counter() - t0, snapshot(pids)
+    print(f"{name}: {seconds / n * 1e6:.1f} us a round trip")
+    total = 0.0
+    for key in sorted(after):
+        if key in before:
+            cpu, vol, inv = ((a - b) / n for a, b in zip(after[key], before[key]))
+            total += cpu / 1000
+            if cpu > 200:
+                print(f"  pid {key[0]} {key[1]:12s} cpu {cpu / 1000:6.1f} us, switches {vol:.2f} + {inv:.2f} preempted")
+    print(f"  all threads: cpu {total:.1f} us")
+
+
+if __name__ == "__main__":
+    n, rounds = int(sys.argv[1]), int(sys.argv[2])
+    context = zmq.Context()
+    router = context.socket(zmq.ROUTER)
+    with tempfile.TemporaryDirectory() as tmp:
+        router.bind(f"ipc://{tmp}/floor")
+        worker = subprocess.Popen([sys.executable, "-m", "pmpbench.floors", "zmq-worker", f"ipc://{tmp}/floor"],
+                                  env=floors._with_pmpbench())
+        identity, _ = router.recv_multipart()
+
+        def floor_round_trip():
+            router.send_multipart([identity, pickle.dumps((tasks.noop, (), {}), protocol=5)])
+            pickle.loads(router.recv_multipart()[1])
+
+        with pmp.Executor(max_workers=1, block_allocation=True, backend="local") as ex:
+            def pmp_round_trip():
+                ex.submit(tasks.noop).result()
+
+            for _ in range(200):
+                floor_round_trip()
+                pmp_round_trip()
+            pmp_pids = [os.getpid()] + [p for p in children(os.getpid()) if p != worker.pid]
+            for _ in range(rounds):
+                measure("floor", [os.getpid(), worker.pid], floor_round_trip, n)
+                measure("pmp", pmp_pids, pmp_round_trip, n)
+        router.send_multipart([identity, b"stop"])
+        worker.wait()
