@@ -5,8 +5,8 @@
  * sequential submit-and-wait then costs no hand-off between threads, which was a third
  * of a round trip (rt_floor.py: 194 us with an I/O thread between caller and socket,
  * 133 us without). After its wait the I/O is lent to that thread for io_lend_us, so that
- * its next submit sends at once; then the I/O thread takes it back. It checks back no
- * more often than once a lend, and less often while the waits keep coming: each of its
+ * its next submit sends at once; then the I/O thread takes it back. It checks back when
+ * the lend it saw ends, less often while the waits keep coming back: each of its
  * wake-ups cost a round trip about 40 us at 1 ms lends (rt_lend.py 2000 3 1000 100000000:
  * 179 against 139 us when it woke at the end of every wait, 161 against 154 us now). */
 #include <errno.h>
@@ -65,6 +65,7 @@ struct pmp_controller {
 	 * (lent to the last waiter: its next submit dispatches, its next wait runs them). */
 	enum { RUN_IO, RUN_CALLER, RUN_LENT } runner;
 	int handoff_waiters;        /* threads asking the I/O thread for the turns */
+	bool io_parked;             /* the I/O thread waits for a waiting thread to finish */
 	pthread_cond_t runner_cond; /* the runner changed, or shutdown began */
 	struct timespec lent_until;
 	int lend_us; /* io_lend_us, up to IO_LEND_GROWTH times it while waits keep coming back */
@@ -792,10 +793,11 @@ static void start_and_dispatch(pmp_controller *c)
 }
 
 /* The I/O thread waits (under the lock) until the turns are its own: the runner it lent
- * them to has let them rest past lent_until, or shutdown began. Each time it wakes it
- * costs a round trip as much as a hand-off (rt_floor.py), so it does not ask to be told
- * when a wait ends: it checks back one lend later, and while the waits keep coming back
- * sooner than that, the lend doubles, up to IO_LEND_GROWTH times io_lend_us. */
+ * them to has let them rest past lent_until, or shutdown began. Each of its wake-ups costs
+ * a round trip as much as a hand-off, so it does not wait to be told of each lend: it
+ * checks back when the lend it saw ends, and while the waits keep coming back by then, the
+ * lend doubles, up to IO_LEND_GROWTH times io_lend_us. While a thread runs the turns (a
+ * wait of any length) it sleeps until that thread's wait ends. */
 static void take_turns_back(pmp_controller *c)
 {
 	while (c->runner != RUN_IO) {
@@ -804,23 +806,26 @@ static void take_turns_back(pmp_controller *c)
 			c->lend_us = c->cfg.io_lend_us;
 			return;
 		}
-		struct timespec until = c->lent_until;
-		if (c->runner == RUN_CALLER)
-			add_seconds(&until, c->lend_us / 1e6);
-		if (pthread_cond_timedwait(&c->runner_cond, &c->lock, &until) == ETIMEDOUT && !c->stopping
-		    && (c->runner == RUN_CALLER || (c->runner == RUN_LENT && seconds_until(&c->lent_until) > 0))
-		    && (long long)c->lend_us * 2 <= (long long)c->cfg.io_lend_us * IO_LEND_GROWTH)
+		if (c->runner == RUN_CALLER) {
+			c->io_parked = true;
+			pthread_cond_wait(&c->runner_cond, &c->lock);
+			c->io_parked = false;
+		} else if (pthread_cond_timedwait(&c->runner_cond, &c->lock, &c->lent_until) == ETIMEDOUT
+			   && !c->stopping
+			   && (c->runner == RUN_CALLER || seconds_until(&c->lent_until) > 0)
+			   && (long long)c->lend_us * 2 <= (long long)c->cfg.io_lend_us * IO_LEND_GROWTH) {
 			c->lend_us *= 2;
+		}
 	}
 }
 
-/* Under the lock: the turns go to nobody for lend_us (none when shutting down); a thread
- * that asked for them hears it, the I/O thread when it checks back. */
+/* Under the lock: the turns go to nobody for lend_us (none when shutting down); whoever
+ * waits for them without a deadline hears it. */
 static void lend_turns(pmp_controller *c)
 {
 	c->runner = RUN_LENT;
 	add_seconds(&c->lent_until, c->stopping ? 0 : c->lend_us / 1e6);
-	if (c->handoff_waiters || c->stopping)
+	if (c->io_parked || c->handoff_waiters)
 		pthread_cond_broadcast(&c->runner_cond);
 }
 
