@@ -2,6 +2,7 @@
 own, taking turns in short chunks (so that the machine's load falls on all three alike).
 Prints the median of the chunks' p50s and the paired ratios.
 usage: rt_ab.py BASE_PYTHON_DIR NEW_PYTHON_DIR CHUNK CHUNKS   (e.g. ... 300 20)"""
+import contextlib
 import os
 import statistics
 import subprocess
@@ -15,34 +16,30 @@ sys.path.insert(0, os.path.join(HERE, ".."))
 def child(which):
     """Reads a round-trip count per line from stdin; writes that chunk's p50 (us)."""
     from pmpbench import floors, tasks
-    if which == "floor":
-        import pickle
-        import tempfile
-        import zmq
-        router = zmq.Context().socket(zmq.ROUTER)
-        tmp = tempfile.mkdtemp(prefix="pmp-rt-ab-")
-        router.bind(f"ipc://{tmp}/s")
-        worker = subprocess.Popen([sys.executable, "-m", "pmpbench.floors", "zmq-worker", f"ipc://{tmp}/s"],
-                                  env=floors._with_pmpbench())
-        identity, _ = router.recv_multipart()
+    with contextlib.ExitStack() as stack:
+        if which == "floor":
+            import pickle
+            import zmq
+            context = zmq.Context()
+            stack.callback(context.term)
+            router, identity = stack.enter_context(floors.ping_pong_worker(context))
 
-        def round_trip():
-            router.send_multipart([identity, pickle.dumps((tasks.noop, (), {}), protocol=5)])
-            pickle.loads(router.recv_multipart()[1])
-        close = lambda: (router.send_multipart([identity, b"stop"]), worker.wait())  # noqa: E731
-    else:
-        import pmp
-        ex = pmp.Executor(max_workers=1, block_allocation=True, backend="local")
-        round_trip = lambda: ex.submit(tasks.noop).result()  # noqa: E731
-        close = ex.shutdown
-    for line in sys.stdin:
-        latencies = []
-        for _ in range(int(line)):
-            t0 = time.perf_counter()
-            round_trip()
-            latencies.append(time.perf_counter() - t0)
-        print(statistics.median(latencies) * 1e6, flush=True)
-    close()
+            def round_trip():
+                router.send_multipart([identity, pickle.dumps((tasks.noop, (), {}), protocol=5)])
+                pickle.loads(router.recv_multipart()[1])
+        else:
+            import pmp
+            ex = stack.enter_context(pmp.Executor(max_workers=1, block_allocation=True, backend="local"))
+
+            def round_trip():
+                ex.submit(tasks.noop).result()
+        for line in sys.stdin:
+            latencies = []
+            for _ in range(int(line)):
+                t0 = time.perf_counter()
+                round_trip()
+                latencies.append(time.perf_counter() - t0)
+            print(statistics.median(latencies) * 1e6, flush=True)
 
 
 if __name__ == "__main__" and sys.argv[1] == "child":

@@ -5,9 +5,7 @@ usage: rt_threads.py N ROUNDS"""
 import glob
 import os
 import pickle
-import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -64,12 +62,9 @@ def measure(name, pids, round_trip, n):
 if __name__ == "__main__":
     n, rounds = int(sys.argv[1]), int(sys.argv[2])
     context = zmq.Context()
-    router = context.socket(zmq.ROUTER)
-    with tempfile.TemporaryDirectory() as tmp:
-        router.bind(f"ipc://{tmp}/floor")
-        worker = subprocess.Popen([sys.executable, "-m", "pmpbench.floors", "zmq-worker", f"ipc://{tmp}/floor"],
-                                  env=floors._with_pmpbench())
-        identity, _ = router.recv_multipart()
+    me = os.getpid()
+    with floors.ping_pong_worker(context) as (router, identity):
+        floor_pids = [me] + children(me)  # this process and the floor's worker
 
         def floor_round_trip():
             router.send_multipart([identity, pickle.dumps((tasks.noop, (), {}), protocol=5)])
@@ -82,9 +77,8 @@ if __name__ == "__main__":
             for _ in range(200):
                 floor_round_trip()
                 pmp_round_trip()
-            pmp_pids = [os.getpid()] + [p for p in children(os.getpid()) if p != worker.pid]
+            pmp_pids = [me] + [p for p in children(me) if p not in floor_pids]
             for _ in range(rounds):
-                measure("floor", [os.getpid(), worker.pid], floor_round_trip, n)
+                measure("floor", floor_pids, floor_round_trip, n)
                 measure("pmp", pmp_pids, pmp_round_trip, n)
-        router.send_multipart([identity, b"stop"])
-        worker.wait()
+    context.term()

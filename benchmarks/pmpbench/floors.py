@@ -1,6 +1,7 @@
 """The floors pmp is measured against: what the hardware, ZeroMQ, pickle, process
 creation and Slurm cost with nothing of pmp's on top."""
 import concurrent.futures
+import contextlib
 import os
 import pickle
 import statistics
@@ -32,35 +33,52 @@ def zmq_round_trip(transport, n, warmup=50, io_thread=False):
     each way), which is what one I/O thread costs a round trip."""
     import zmq
     context = zmq.Context()
+    try:
+        with ping_pong_worker(context, transport) as (router, identity):
+            relay = _IORelay(context, router, identity) if io_thread else None
+            try:
+                if relay is not None:
+                    send, recv = relay.app.send, relay.app.recv
+                else:
+                    send = lambda m: router.send_multipart([identity, m])  # noqa: E731
+                    recv = lambda: router.recv_multipart()[1]  # noqa: E731
+                latencies = [_ping(send, recv) for _ in range(warmup + n)][warmup:]
+            finally:
+                if relay is not None:
+                    relay.stop()
+    finally:
+        context.term()
+    return dict(workloads.latency_metrics(latencies), transport=transport, io_thread=io_thread)
+
+
+@contextlib.contextmanager
+def ping_pong_worker(context, transport="ipc"):
+    """A ROUTER of context and a zmq_worker process connected to it, after its hello:
+    yields (router, the worker's identity); then stops the worker and closes the router."""
+    import zmq
     router = context.socket(zmq.ROUTER)
     router.setsockopt(zmq.RCVTIMEO, RECV_TIMEOUT_MS)
     router.setsockopt(zmq.LINGER, 0)
+    identity = None
     with tempfile.TemporaryDirectory(prefix="pmpbench-zmq-") as tmp:
         endpoint = _bind(router, transport, tmp)
-        worker = subprocess.Popen([sys.executable, "-m", "pmpbench.floors", "zmq-worker", endpoint], env=_with_pmpbench())
-        relay = None
+        worker = subprocess.Popen([sys.executable, "-m", "pmpbench.floors", "zmq-worker", endpoint],
+                                  env=_with_pmpbench())
         try:
             identity, _ = router.recv_multipart()  # the worker's hello
-            if io_thread:
-                relay = _IORelay(context, router, identity)
-                send, recv = relay.app.send, relay.app.recv
-            else:
-                send = lambda m: router.send_multipart([identity, m])  # noqa: E731
-                recv = lambda: router.recv_multipart()[1]  # noqa: E731
-            latencies = [_ping(send, recv) for _ in range(warmup + n)][warmup:]
+            yield router, identity
         finally:
-            if relay is not None:
-                relay.stop()
-            router.send_multipart([identity, b"stop"])
+            if identity is not None:
+                router.send_multipart([identity, b"stop"])
             try:
-                worker.wait(timeout=STEP_TIMEOUT)
+                worker.wait(timeout=STEP_TIMEOUT if identity is not None else 0)
+            except subprocess.TimeoutExpired:
+                pass
             finally:
                 if worker.poll() is None:
                     worker.kill()
                     worker.wait()
                 router.close()
-                context.term()
-    return dict(workloads.latency_metrics(latencies), transport=transport, io_thread=io_thread)
 
 
 def _with_pmpbench():

@@ -104,7 +104,6 @@ def test_threads_waiting_at_once_each_get_their_result(ex):
     assert results == {(k, i): k ** i for k in range(2, 6) for i in range(20)}
 
 
-
 @pytest.fixture
 def long_lend(monkeypatch):
     """Executors whose result() keeps the I/O for 600 s after it returns (the default is
