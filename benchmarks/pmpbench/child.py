@@ -124,10 +124,12 @@ def run_floor_zmq(spec):
 
 
 def run_floor_scale(spec):
-    """The floor of (7): plain pyzmq+pickle worker processes, no pmp code."""
+    """The floor of (7): plain pyzmq+pickle worker processes, no pmp code, over the
+    transport pmp's workers use on this backend."""
     s = spec["sizes"]
+    transport = "tcp" if spec["backend"] == "slurm" else "ipc"
     for n in s["scale_workers"]:
-        measure("scale", "floor-zmq", floors.zmq_scale, s["scale_tasks"], n)
+        measure("scale", "floor-zmq", floors.zmq_scale, s["scale_tasks"], n, transport=transport)
 
 
 def run_floor_import(spec):

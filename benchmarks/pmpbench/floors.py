@@ -160,10 +160,11 @@ def zmq_worker(endpoint):
 
 # ---- pyzmq + pickle workers: the floor of (7) ----
 
-def zmq_scale(n, workers, prefetch=8):
+def zmq_scale(n, workers, prefetch=8, transport="ipc"):
     """n no-op tasks over `workers` plain Python DEALER processes (forked) behind one
     ROUTER, `prefetch` tasks in flight per worker, each task pickle.loads + call +
-    pickle.dumps: pmp's structure with none of its code. Returns tasks/s."""
+    pickle.dumps: pmp's structure with none of its code. transport: "ipc" as pmp's local
+    workers connect, "tcp" as its Slurm workers do. Returns tasks/s."""
     import multiprocessing
     import zmq
     context = zmq.Context()
@@ -171,8 +172,7 @@ def zmq_scale(n, workers, prefetch=8):
     router.setsockopt(zmq.RCVTIMEO, RECV_TIMEOUT_MS)
     router.setsockopt(zmq.LINGER, 0)
     with tempfile.TemporaryDirectory(prefix="pmpbench-scale-") as tmp:
-        endpoint = f"ipc://{tmp}/floor.sock"
-        router.bind(endpoint)
+        endpoint = _bind(router, transport, tmp)
         fork = multiprocessing.get_context("fork")
         procs = [fork.Process(target=_scale_worker, args=(endpoint, i)) for i in range(workers)]
         for p in procs:
@@ -193,7 +193,8 @@ def zmq_scale(n, workers, prefetch=8):
                     p.kill()
             router.close()
             context.term()
-    return {"tasks": n, "workers": workers, "prefetch": prefetch, "seconds": seconds, "tasks_per_s": n / seconds}
+    return {"tasks": n, "workers": workers, "prefetch": prefetch, "transport": transport, "seconds": seconds,
+            "tasks_per_s": n / seconds}
 
 
 def _scale_run(router, ids, body, n, prefetch):

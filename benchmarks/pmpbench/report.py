@@ -107,7 +107,9 @@ def scale_rows(records):
         for n in counts:
             v = value(records, "scale", peer, "tasks_per_s", workers=n)
             base = value(records, "scale", peer, "tasks_per_s", workers=counts[0])
-            rows.append((heading, f"{config.LABELS.get(peer) or FLOOR_LABELS[peer]}, {n} workers", fmt(v),
+            transport = (find(records, "scale", peer, workers=n) or {}).get("transport")
+            name = config.LABELS.get(peer) or FLOOR_LABELS[peer] + (f", {transport}" if transport else "")
+            rows.append((heading, f"{name}, {n} workers", fmt(v),
                          f"{fmt_ratio(v, base)} of {counts[0]}"))
             heading = ""
     return rows
