@@ -2,7 +2,6 @@
 one worker, no-op) and of the pyzmq+pickle ping-pong floor, in one process, back to back.
 Shows which thread a round trip's time goes to, and who wakes more often than the floor.
 usage: rt_threads.py N ROUNDS"""
-import glob
 import os
 import pickle
 import sys
@@ -10,37 +9,10 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from pmpbench import floors, tasks  # noqa: E402
+from pmpbench.threadstats import children, snapshot  # noqa: E402
 
 import pmp  # noqa: E402
 import zmq  # noqa: E402
-
-
-def snapshot(pids):
-    """{(pid, thread name, tid): (ns on CPU, voluntary, involuntary switches)}"""
-    threads = {}
-    for pid in pids:
-        for task in glob.glob(f"/proc/{pid}/task/*"):
-            try:
-                ns = int(open(task + "/schedstat").read().split()[0])
-                name = open(task + "/comm").read().strip()
-                status = open(task + "/status").read()
-            except OSError:
-                continue
-            switches = [int(status.split(f"\n{k}:")[1].split()[0])
-                        for k in ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")]
-            threads[(pid, name, task.rsplit("/", 1)[1])] = (ns, *switches)
-    return threads
-
-
-def children(pid):
-    found = []
-    for stat in glob.glob("/proc/[0-9]*/stat"):
-        try:
-            if open(stat).read().rsplit(") ", 1)[1].split()[1] == str(pid):
-                found.append(int(stat.split("/")[2]))
-        except OSError:
-            pass
-    return found
 
 
 def measure(name, pids, round_trip, n):
