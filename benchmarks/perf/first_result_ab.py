@@ -1,35 +1,24 @@
 """Start to first result (workload (5)) of two pmp builds, side by side: each round runs
-one fresh Python process per build, in turn, that creates an executor of WORKERS workers
-and waits for one no-op task. Fresh processes, so each pays what a user's first executor
-pays. Prints the medians and their ratio.
+first_result.py's measurement once per build, in turn, each in a fresh Python process, so
+each pays what a user's first executor pays. Prints the medians and their ratio.
 usage: first_result_ab.py BASE_PYTHON_DIR NEW_PYTHON_DIR WORKERS ROUNDS [local|slurm]"""
 import os
 import statistics
 import subprocess
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-CHILD = """
-import sys, time
-sys.path.insert(0, {bench!r})
-from pmpbench import tasks
-import pmp
-t0 = time.perf_counter()
-with pmp.Executor(max_workers={workers}, block_allocation=True, backend={backend!r}) as ex:
-    ex.submit(tasks.noop).result(timeout=120)
-    print(time.perf_counter() - t0)
-"""
-
 
 def first_result(python_dir, workers, backend):
-    code = CHILD.format(bench=os.path.join(HERE, ".."), workers=workers, backend=backend)
     env = dict(os.environ, PYTHONPATH=python_dir)
-    out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True,
-                         text=True, timeout=300, stdin=subprocess.DEVNULL).stdout
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "child", backend, str(workers)], env=env,
+                         check=True, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL).stdout
     return float(out.split()[-1])
 
 
-if __name__ == "__main__":
+if __name__ == "__main__" and sys.argv[1] == "child":
+    import first_result as measured  # this directory's first_result.py: the same measurement
+    print(measured.first_result(sys.argv[2], int(sys.argv[3])))
+elif __name__ == "__main__":
     base, new, workers, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     backend = sys.argv[5] if len(sys.argv) > 5 else "local"
     runs = {"base": [], "new": []}
