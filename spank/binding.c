@@ -147,12 +147,19 @@ int pmp_task_cpus(const int *order, int n, int task, int ntasks, int per_task,
 	CPU_ZERO(out);
 	if (n <= 0 || task < 0 || per_task <= 0 || task >= ntasks)
 		return -1;
-	if (!oversubscribe && (long)ntasks * per_task > n)
+	if (oversubscribe) {
+		/* Tasks that share CPUs share all of them. Dealt out in turn instead, every
+		 * one-task step (each pmp worker's) was task 0, and so on the node's first CPU:
+		 * 128 oversubscribed workers on the local cluster ran on one CPU of two. */
+		for (int i = 0; i < n; i++)
+			CPU_SET((size_t)order[i], out);
+		return 0;
+	}
+	if ((long)ntasks * per_task > n)
 		return -1;
-	int take = per_task < n ? per_task : n;
 	long first = (long)task * per_task;
-	for (int i = 0; i < take; i++)
-		CPU_SET((size_t)order[(first + i) % n], out);
+	for (int i = 0; i < per_task; i++)
+		CPU_SET((size_t)order[first + i], out);
 	return 0;
 }
 

@@ -36,8 +36,8 @@ int pmp_step_cpus(const struct pmp_topology *t, const cpu_set_t *alloc_cores,
 		  const cpu_set_t *allowed, int *order);
 
 /* The CPUs of local task `task` (0-based) out of the n CPUs in order: per_task of them,
- * disjoint between tasks. With oversubscribe, tasks wrap around and share; without,
- * returns -1 when ntasks * per_task > n. */
+ * disjoint between tasks, or -1 when ntasks * per_task > n. With oversubscribe, all n:
+ * the tasks share the step's CPUs, and the kernel balances them. */
 int pmp_task_cpus(const int *order, int n, int task, int ntasks, int per_task,
 		  bool oversubscribe, cpu_set_t *out);
 

@@ -96,6 +96,26 @@ def test_per_task_steps_with_resource_dict(slurm):
     assert threads == ("2", 2)
 
 
+def test_oversubscribed_workers_share_their_nodes_cpus(slurm):
+    """More workers than CPUs: each worker step may run on every CPU of its node, and the
+    kernel balances them. Every one-task step was task 0 of its step, and so each worker
+    was bound to its node's first CPU, all of them to one CPU of this host."""
+    result, _ = run(slurm, """\
+        def cpus(i):
+            time.sleep(0.2)  # so that every worker gets a task
+            return (os.environ["SLURMD_NODENAME"], sorted(os.sched_getaffinity(0)), os.environ["PMP_CPUS"],
+                    os.getpid())
+        with pmp.Executor(block_allocation=True) as exe:
+            assert exe.max_workers == 8
+            exe.wait_for_workers()
+            seen = list(exe.map(cpus, range(16)))
+        print((sorted({(node, tuple(c), listed) for node, c, listed, _ in seen}), len({s[3] for s in seen})))
+        """, srun=("--pmp-workers=8", "--pmp-oversubscribe"))
+    bindings, workers = result
+    assert bindings == [("node1", (0, 1), "0-1"), ("node2", (0, 1), "0-1")]
+    assert workers == 8
+
+
 def test_extra_srun_arguments_are_passed(slurm):
     result, _ = run(slurm, """\
         with pmp.Executor(max_workers=1, block_allocation=True,

@@ -154,17 +154,21 @@ static void test_task_cpus_that_do_not_fit(void **st)
 	assert_int_equal(pmp_task_cpus(order, 2, 0, 1, 0, false, &s), -1);
 }
 
-static void test_task_cpus_oversubscribed_wrap(void **st)
+static void test_task_cpus_oversubscribed_share_all(void **st)
 {
 	(void)st;
-	int order[2] = {0, 1};
+	int order[3] = {4, 0, 2};
 	cpu_set_t s;
-	assert_int_equal(pmp_task_cpus(order, 2, 2, 3, 1, true, &s), 0);
-	assert_set(&s, "0");
-	assert_int_equal(pmp_task_cpus(order, 2, 1, 2, 2, true, &s), 0);
-	assert_set(&s, "0-1");
-	assert_int_equal(pmp_task_cpus(order, 2, 0, 1, 4, true, &s), 0); /* more than exist: all */
-	assert_set(&s, "0-1");
+	/* a one-task step (a pmp worker's) gets every CPU, not the first */
+	assert_int_equal(pmp_task_cpus(order, 3, 0, 1, 1, true, &s), 0);
+	assert_set(&s, "0,2,4");
+	assert_int_equal(pmp_task_cpus(order, 3, 4, 5, 1, true, &s), 0);
+	assert_set(&s, "0,2,4");
+	assert_int_equal(pmp_task_cpus(order, 3, 1, 2, 2, true, &s), 0);
+	assert_set(&s, "0,2,4");
+	assert_int_equal(pmp_task_cpus(order, 3, 0, 1, 4, true, &s), 0); /* more than exist */
+	assert_set(&s, "0,2,4");
+	assert_int_equal(pmp_task_cpus(order, 0, 0, 1, 1, true, &s), -1); /* none at all */
 }
 
 static void test_task_gpus(void **st)
@@ -215,7 +219,7 @@ int main(void)
 		cmocka_unit_test(test_step_cpus_within_allowed),
 		cmocka_unit_test(test_task_cpus_disjoint),
 		cmocka_unit_test(test_task_cpus_that_do_not_fit),
-		cmocka_unit_test(test_task_cpus_oversubscribed_wrap),
+		cmocka_unit_test(test_task_cpus_oversubscribed_share_all),
 		cmocka_unit_test(test_task_gpus),
 		cmocka_unit_test(test_job_cpus),
 	};
