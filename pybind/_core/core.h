@@ -15,6 +15,10 @@ typedef struct {
 	PyTypeObject *message_type;
 	PyTypeObject *frame_type;
 	PyObject *error; /* pmp._core.Error */
+	/* interned attribute and method names for settle() */
+#define CORE_NAMES 10
+	PyObject *s_acquire, *s_release, *s_pmp_cond, *s_state, *s_result, *s_exception, *s_pmp_executor,
+		*s_set_running, *s_set_result, *s_set_exception;
 } core_state;
 
 core_state *core_state_of(PyTypeObject *type);
@@ -22,6 +26,7 @@ core_state *core_state_of(PyTypeObject *type);
 int core_add_controller(PyObject *module, core_state *st);
 int core_add_worker(PyObject *module, core_state *st);
 int core_add_message(PyObject *module, core_state *st);
+int core_add_settle(PyObject *module, core_state *st);
 
 /* A Message owning m (a new reference), or NULL with an exception set (m is freed). */
 PyObject *core_message_new(core_state *st, pmp_msg *m);

@@ -52,7 +52,8 @@ static int core_exec(PyObject *module)
 					      PyExc_RuntimeError, NULL);
 	if (!st->error || PyModule_AddObjectRef(module, "Error", st->error) < 0)
 		return -1;
-	if (core_add_message(module, st) < 0 || core_add_controller(module, st) < 0 || core_add_worker(module, st) < 0)
+	if (core_add_message(module, st) < 0 || core_add_controller(module, st) < 0 || core_add_worker(module, st) < 0 ||
+	    core_add_settle(module, st) < 0)
 		return -1;
 	if (PyModule_AddIntConstant(module, "OK", PMP_OK) < 0 || PyModule_AddIntConstant(module, "ERROR", PMP_ERROR) < 0 ||
 	    PyModule_AddIntConstant(module, "EVENT_RESULT", PMP_EVENT_RESULT) < 0 ||
@@ -91,6 +92,11 @@ static int core_clear(PyObject *module)
 	Py_CLEAR(st->message_type);
 	Py_CLEAR(st->frame_type);
 	Py_CLEAR(st->error);
+	PyObject **names[CORE_NAMES] = {&st->s_acquire, &st->s_release, &st->s_pmp_cond, &st->s_state,
+					&st->s_result, &st->s_exception, &st->s_pmp_executor, &st->s_set_running,
+					&st->s_set_result, &st->s_set_exception};
+	for (int i = 0; i < CORE_NAMES; i++)
+		Py_CLEAR(*names[i]);
 	return 0;
 }
 

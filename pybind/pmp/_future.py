@@ -151,3 +151,8 @@ class Future(concurrent.futures.Future):
                     waiter.add_exception(self)
         self._invoke_callbacks()
         return True
+
+
+# What pmp._core.settle needs to finish a Future as _settle does, from C: the type it
+# applies to, the lock its Condition is made under, and the states.
+SETTLE = (Future, _condition_lock, PENDING, RUNNING, FINISHED)

@@ -9,7 +9,7 @@ import threading
 import time
 import weakref
 
-from . import _backends, _config, _core, _progress, _serialize
+from . import _backends, _config, _core, _future, _progress, _serialize
 from . import _log  # noqa: F401 - its import applies PMP_LOG_LEVEL before the executor logs
 from ._deps import find_in_call, resolve
 from ._errorlog import ErrorLog, function_name
@@ -378,6 +378,9 @@ class Executor(concurrent.futures.Executor):
     # ---- events from the I/O thread ----
 
     def _on_events(self, events):
+        # Plain results of futures nobody watches are settled in C: what the loop below
+        # does for them, 8 of the 180 us of a round trip in Python.
+        events = _core.settle(events, self._futures, _future.SETTLE, _serialize.loads)
         for kind, task, worker, status, message, text in events:
             if kind == _core.EVENT_RESULT:
                 future = self._futures.pop(task, None)

@@ -13,8 +13,8 @@ import types
 import cloudpickle
 import pytest
 
-from pmp import _serialize
-from pmp._future import Future
+from pmp import _core, _serialize
+from pmp._future import SETTLE, Future
 
 
 def library_function(x):
@@ -174,6 +174,56 @@ def test_fast_cancel_runs_callbacks_once():
     assert f.cancel() and g.cancel() and g.cancelled()
     assert calls == [g]
     assert f.cancel()  # again: still cancelled
+
+
+# ---- pmp._core.settle: the executor's delivery of plain results, in C
+
+def _event(kind, task, status=None, message=None):
+    return (kind, task, 0, _core.OK if status is None else status, message, "")
+
+
+def _settle(events, futures):
+    return _core.settle(events, futures, SETTLE, pickle.loads)
+
+
+def test_settle_finishes_unwatched_futures_and_returns_the_other_events():
+    done, failed, gone = Future(), Future(), Future()
+    futures = {1: done, 2: failed, 3: gone}
+    failed_event = _event(_core.EVENT_RESULT, 2, _core.ERROR, b"traceback")
+    ready = _event(_core.EVENT_WORKER_READY, 0)
+    left = _settle([_event(_core.EVENT_RESULT, 1, message=pickle.dumps([1, 2])), failed_event, ready,
+                    _event(_core.EVENT_RESULT, 9, message=pickle.dumps(0))], futures)
+    assert left == [failed_event, ready]  # in order; task 9's future is gone: dropped, as in Python
+    assert done.done() and done.result() == [1, 2] and done._pmp_cond is None
+    assert futures == {2: failed, 3: gone} and not failed.done()
+
+
+def test_settle_gives_a_result_that_does_not_unpickle_as_the_futures_exception():
+    f = Future()
+    futures = {5: f}
+    assert _settle([_event(_core.EVENT_RESULT, 5, message=b"not a pickle")], futures) == []
+    assert isinstance(f.exception(), pickle.UnpicklingError) and futures == {}
+
+
+def test_settle_tells_the_waiters_and_callbacks_of_a_watched_future():
+    f = Future()
+    called = []
+    f.add_done_callback(lambda fut: called.append(fut.result()))  # makes its Condition
+    waiter = threading.Thread(target=lambda: called.append(("waited", f.result(timeout=30))))
+    waiter.start()
+    assert _settle([_event(_core.EVENT_RESULT, 1, message=pickle.dumps("x"))], {1: f}) == []
+    waiter.join(30)
+    assert sorted(map(str, called)) == ["('waited', 'x')", "x"]
+
+
+def test_settle_leaves_cancelled_and_foreign_futures_alone():
+    cancelled, foreign = Future(), concurrent.futures.Future()
+    assert cancelled.cancel()
+    foreign_event = _event(_core.EVENT_RESULT, 2, message=pickle.dumps(2))
+    futures = {1: cancelled, 2: foreign}
+    assert _settle([_event(_core.EVENT_RESULT, 1, message=pickle.dumps(1)), foreign_event], futures) == \
+        [foreign_event]
+    assert cancelled.cancelled() and futures == {2: foreign} and not foreign.done()
 
 
 def test_classes_of_modules_pickle_plainly_and_local_ones_through_cloudpickle():
