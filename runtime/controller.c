@@ -731,9 +731,10 @@ static void process_ended(pmp_controller *c, struct pmp_wk *w)
 	lag_deadline(&w->lost_at);
 }
 
-/* Waits for something to do (at most max_ms, -1 for no limit) and does it. -1 with errno
+/* Waits for something to do (at most max_ms, -1 for no limit) and does it; a thread that
+ * waits for the result of task *awaited receives no further than that. -1 with errno
  * when zmq_poll failed (EINTR: a signal came to a waiting caller thread). */
-static int wait_for_work(pmp_controller *c, long max_ms)
+static int wait_for_work(pmp_controller *c, long max_ms, const uint64_t *awaited)
 {
 	size_t n = 4 + c->workers.live, k = 4;
 	long timeout = max_ms;
@@ -800,6 +801,11 @@ static int wait_for_work(pmp_controller *c, long max_ms)
 		}
 		handle_message(c, m);
 		pmp_msg_free(m);
+		/* A waiting thread stops at its result: the receive that would find the
+		 * socket empty costs a round trip two system calls, and zmq_poll asks the
+		 * socket for what is left before it ever sleeps. */
+		if (awaited && !pmp_taskindex_find(&c->index, *awaited))
+			break;
 	}
 	if (unarmed || (items[3].revents & ZMQ_POLLIN))
 		monitor_events(c);
@@ -902,7 +908,7 @@ static void *io_main(void *arg)
 			lend_turns(c);
 		pthread_mutex_unlock(&c->lock);
 		if (!lend)
-			wait_for_work(c, -1);
+			wait_for_work(c, -1, NULL);
 	}
 	return NULL;
 }
@@ -1270,7 +1276,7 @@ static int run_turns_until(pmp_controller *c, uint64_t task, const struct timesp
 				return PMP_WAIT_TIMEOUT;
 			ms = timeout_until(-1, deadline);
 		}
-		if (wait_for_work(c, ms) < 0 && errno == EINTR)
+		if (wait_for_work(c, ms, &task) < 0 && errno == EINTR)
 			return -1;
 	}
 }
