@@ -530,49 +530,36 @@ static void zap_reply(pmp_controller *c, pmp_msg *m)
 	}
 }
 
-/* Whether a receive that got nothing left the socket drained: EAGAIN. A message dropped
- * (too many frames) is gone, so the drain goes on; anything else leaves it for the next
- * turn (side_unarmed). */
-static bool drained(pmp_controller *c, bool *again)
-{
-	*again = errno == EMSGSIZE;
-	if (errno != EAGAIN && errno != EMSGSIZE)
-		c->side_unarmed = true;
-	return !*again;
-}
-
-static void zap_requests(pmp_controller *c)
+/* Receives from the ZAP or monitor socket until it is empty, handing each message to
+ * handle. Such a socket is polled by its ZMQ_FD, which signals new commands only: a
+ * drain must end on EAGAIN. A message dropped (too many frames) is gone, so it goes on;
+ * any other failure leaves the socket to the next turn (side_unarmed). */
+static void drain_side(pmp_controller *c, void *socket, size_t max_parts, void (*handle)(pmp_controller *, pmp_msg *))
 {
 	for (;;) {
-		bool again;
-		pmp_msg *m = pmp_msg_recv(c->zap, 16, ZMQ_DONTWAIT);
-		if (!m && drained(c, &again))
-			return;
+		pmp_msg *m = pmp_msg_recv(socket, max_parts, ZMQ_DONTWAIT);
 		if (m) {
-			zap_reply(c, m);
+			handle(c, m);
 			pmp_msg_free(m);
+		} else if (errno != EMSGSIZE) {
+			if (errno != EAGAIN)
+				c->side_unarmed = true;
+			return;
 		}
 	}
 }
 
-/* Disconnections reported by the router's monitor. */
-static void monitor_events(pmp_controller *c)
+/* A disconnection reported by the router's monitor. */
+static void monitor_event(pmp_controller *c, pmp_msg *m)
 {
-	for (;;) {
-		bool again;
-		pmp_msg *m = pmp_msg_recv(c->monitor, 4, ZMQ_DONTWAIT);
-		if (!m && drained(c, &again))
-			return;
-		if (m && m->n >= 1 && zmq_msg_size(&m->frames[0]) >= 6) {
-			const uint8_t *ev = zmq_msg_data(&m->frames[0]);
-			uint16_t event;
-			uint32_t fd;
-			memcpy(&event, ev, sizeof(event));
-			memcpy(&fd, ev + 2, sizeof(fd));
-			if (event == ZMQ_EVENT_DISCONNECTED)
-				handle_disconnect(c, (int)fd);
-		}
-		pmp_msg_free(m);
+	if (m->n >= 1 && zmq_msg_size(&m->frames[0]) >= 6) {
+		const uint8_t *ev = zmq_msg_data(&m->frames[0]);
+		uint16_t event;
+		uint32_t fd;
+		memcpy(&event, ev, sizeof(event));
+		memcpy(&fd, ev + 2, sizeof(fd));
+		if (event == ZMQ_EVENT_DISCONNECTED)
+			handle_disconnect(c, (int)fd);
 	}
 }
 
@@ -790,7 +777,7 @@ static int wait_for_work(pmp_controller *c, long max_ms, const uint64_t *awaited
 	}
 	c->side_unarmed = false;
 	if (unarmed || (items[2].revents & ZMQ_POLLIN))
-		zap_requests(c);
+		drain_side(c, c->zap, 16, zap_reply);
 	pthread_mutex_lock(&c->lock);
 	for (int i = 0; i < RECV_BATCH; i++) {
 		pmp_msg *m = pmp_msg_recv(c->router, PMP_MAX_FRAMES + 2, ZMQ_DONTWAIT);
@@ -808,7 +795,7 @@ static int wait_for_work(pmp_controller *c, long max_ms, const uint64_t *awaited
 			break;
 	}
 	if (unarmed || (items[3].revents & ZMQ_POLLIN))
-		monitor_events(c);
+		drain_side(c, c->monitor, 4, monitor_event);
 	for (size_t i = 4; i < k; i++)
 		if (items[i].revents & ZMQ_POLLIN)
 			process_ended(c, owners[i]);
@@ -1047,7 +1034,7 @@ pmp_controller *pmp_controller_start(const pmp_controller_config *cfg, pmp_event
 	zmq_setsockopt(c->router, ZMQ_RCVHWM, &zero, sizeof(zero));
 	zmq_setsockopt(c->router, ZMQ_LINGER, &linger, sizeof(linger));
 	/* ZMTP heartbeats: a worker whose node died silently is disconnected within seconds,
-	 * and its disconnection is its loss (monitor_events). */
+	 * and its disconnection is its loss (monitor_event). */
 	zmq_setsockopt(c->router, ZMQ_HEARTBEAT_IVL, &heartbeat, sizeof(heartbeat));
 	zmq_setsockopt(c->router, ZMQ_HEARTBEAT_TIMEOUT, &heartbeat_timeout, sizeof(heartbeat_timeout));
 	if (c->cfg.max_message_size > 0)
