@@ -45,7 +45,7 @@ struct pmp_controller {
 	void *zctx, *router;
 	void *zap;     /* ZAP handler: admits only this controller's secret */
 	void *monitor; /* the router's disconnections: a worker's node or network failed */
-	int zap_fd, monitor_fd; /* their ZMQ_FDs, which the turns poll (see drain_side_sockets) */
+	int zap_fd, monitor_fd; /* their ZMQ_FDs, which the turns poll (see drain_side) */
 	struct pmp_keys keys;
 	int wakefd;
 	pthread_t io;
@@ -746,10 +746,10 @@ static int wait_for_work(pmp_controller *c, long max_ms, const uint64_t *awaited
 	items[1] = (zmq_pollitem_t){NULL, c->wakefd, ZMQ_POLLIN, 0};
 	/* The ZAP and monitor sockets by their ZMQ_FDs, as plain descriptors: zmq_poll asks a
 	 * socket item for its ZMQ_EVENTS twice a wait, a poll() and a getpid() each: 8 of a
-	 * round trip's 66 system calls (strace -c), 2-4% of its time (benchmarks/perf/rt_ab.py,
-	 * paired with the build before: 0.96-0.99), for sockets that speak only when a worker
-	 * connects or is lost. Such a descriptor signals new commands only: each drain ends
-	 * on EAGAIN, or the next turn drains again. */
+	 * round trip's 62 system calls (benchmarks/perf/rt_syscalls.sh), 1-4% of its time
+	 * (benchmarks/perf/rt_ab.py, paired with the build before: 0.96-0.99), for sockets
+	 * that speak only when a worker connects or is lost. Such a descriptor signals new
+	 * commands only: each drain ends on EAGAIN, or the next turn drains again. */
 	items[2] = (zmq_pollitem_t){NULL, c->zap_fd, ZMQ_POLLIN, 0};
 	items[3] = (zmq_pollitem_t){NULL, c->monitor_fd, ZMQ_POLLIN, 0};
 	bool unarmed = c->side_unarmed;
