@@ -27,6 +27,7 @@ int core_add_controller(PyObject *module, core_state *st);
 int core_add_worker(PyObject *module, core_state *st);
 int core_add_message(PyObject *module, core_state *st);
 int core_add_settle(PyObject *module, core_state *st);
+void core_clear_settle(core_state *st); /* drops settle()'s names */
 
 /* A Message owning m (a new reference), or NULL with an exception set (m is freed). */
 PyObject *core_message_new(core_state *st, pmp_msg *m);

@@ -92,11 +92,7 @@ static int core_clear(PyObject *module)
 	Py_CLEAR(st->message_type);
 	Py_CLEAR(st->frame_type);
 	Py_CLEAR(st->error);
-	PyObject **names[CORE_NAMES] = {&st->s_acquire, &st->s_release, &st->s_pmp_cond, &st->s_state,
-					&st->s_result, &st->s_exception, &st->s_pmp_executor, &st->s_set_running,
-					&st->s_set_result, &st->s_set_exception};
-	for (int i = 0; i < CORE_NAMES; i++)
-		Py_CLEAR(*names[i]);
+	core_clear_settle(st);
 	return 0;
 }
 

@@ -147,16 +147,32 @@ static PyMethodDef settle_methods[] = {
 	{NULL, NULL, 0, NULL},
 };
 
+/* The interned names' places in the module state, in the order of their strings. */
+static void name_slots(core_state *st, PyObject **slots[CORE_NAMES])
+{
+	PyObject **all[CORE_NAMES] = {&st->s_acquire, &st->s_release, &st->s_pmp_cond, &st->s_state,
+				      &st->s_result, &st->s_exception, &st->s_pmp_executor, &st->s_set_running,
+				      &st->s_set_result, &st->s_set_exception};
+	memcpy(slots, all, sizeof(all));
+}
+
 int core_add_settle(PyObject *module, core_state *st)
 {
 	static const char *const names[CORE_NAMES] = {"acquire", "release", "_pmp_cond", "_state", "_result",
 						      "_exception", "_pmp_executor", "set_running_or_notify_cancel",
 						      "set_result", "set_exception"};
-	PyObject **slots[CORE_NAMES] = {&st->s_acquire, &st->s_release, &st->s_pmp_cond, &st->s_state,
-					&st->s_result, &st->s_exception, &st->s_pmp_executor, &st->s_set_running,
-					&st->s_set_result, &st->s_set_exception};
+	PyObject **slots[CORE_NAMES];
+	name_slots(st, slots);
 	for (int i = 0; i < CORE_NAMES; i++)
 		if (!(*slots[i] = PyUnicode_InternFromString(names[i])))
 			return -1;
 	return PyModule_AddFunctions(module, settle_methods);
+}
+
+void core_clear_settle(core_state *st)
+{
+	PyObject **slots[CORE_NAMES];
+	name_slots(st, slots);
+	for (int i = 0; i < CORE_NAMES; i++)
+		Py_CLEAR(*slots[i]);
 }
