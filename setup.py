@@ -3,6 +3,8 @@
 The extension is pybind/_core/*.c compiled together with libpmp's sources
 (runtime/*.c), as CMake's pmp_core target links the static pmp_runtime, and linked
 against libzmq. Only libzmq's headers are needed (Debian: libzmq3-dev), not Slurm's.
+Beside it goes the program pmp/_output_helper (pybind/output_helper/), which labels
+the workers' output, as CMake's pmp_output_helper target builds it.
 Intermediate files go to build/setuptools, beside CMake's build tree.
 """
 import glob
@@ -11,6 +13,7 @@ import shlex
 import subprocess
 
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -44,6 +47,22 @@ core = Extension(
     extra_link_args=zmq_libs + ["-pthread"],
 )
 
+
+
+class build_ext_and_helper(build_ext):
+    """The extension, then the output helper program into the same package directory."""
+
+    def run(self):
+        super().run()
+        sources = ["pybind/output_helper/output_helper.c"]
+        objects = self.compiler.compile(sources, output_dir=self.build_temp, macros=[("_GNU_SOURCE", None)],
+                                        extra_postargs=["-std=c11", "-Wall", "-Wextra"])
+        package_dir = os.path.join(self.build_lib, "pmp")
+        if self.inplace:
+            package_dir = self.get_finalized_command("build_py").get_package_dir("pmp")
+        self.compiler.link_executable(objects, "_output_helper", output_dir=package_dir)
+
+
 BUILD = os.path.join("build", "setuptools")
 os.makedirs(BUILD, exist_ok=True)  # egg_info wants its directory to exist
-setup(ext_modules=[core], options={"build": {"build_base": BUILD}, "egg_info": {"egg_base": BUILD}})
+setup(ext_modules=[core], cmdclass={"build_ext": build_ext_and_helper}, options={"build": {"build_base": BUILD}, "egg_info": {"egg_base": BUILD}})

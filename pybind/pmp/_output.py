@@ -2,11 +2,14 @@
 user as `[worker 3, task 17] line` (or `[worker 3]` outside a task).
 
 It works on file descriptors, not on sys.stdout: fds 1 and 2 of the worker become pipes,
-so output of C extensions and of subprocesses is labelled too. A helper process, forked
-when the worker starts, copies the pipes to the original fds (the controller's terminal
-or file locally, srun's pipes on Slurm) and labels each line with the task running when
-it read it. A process rather than a thread: it copies while a task holds the GIL in C
-code, and it still copies, and ends with, what a worker wrote just before it crashed.
+so output of C extensions and of subprocesses is labelled too. A helper process, the small
+C program pmp/_output_helper (pybind/output_helper/), copies the pipes to the original fds
+(the controller's terminal or file locally, srun's pipes on Slurm) and labels each line
+with the task running when it read it. A process rather than a thread: it copies while a
+task holds the GIL in C code, and it still copies, and ends with, what a worker wrote just
+before it crashed. A program started with posix_spawn rather than a fork of the worker:
+a fork shares the worker's pages copy-on-write while it lives, and the worker paid a page
+copy for each page it wrote after it (4-5 ms of CPU per worker start).
 
 The running task's id is in memory shared with the helper. At the end of a task the
 worker flushes Python's streams and, only if the pipes hold unread output or the helper
@@ -18,9 +21,7 @@ import os
 import select
 import sys
 
-import _signal  # signal's builtin core: signal.py imports enum, 1.5 ms of each worker's start
-
-_LONGEST_LINE = 1 << 16  # an unterminated line goes out once it is this long
+_HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_output_helper")
 _TASK, _BUSY = 0, 1  # shared slots: the running task (-1: none); the helper holds unwritten output
 
 
@@ -28,20 +29,35 @@ class Labeller:
     def __init__(self, name):
         for stream in (sys.stdout, sys.stderr):
             _flush(stream)
-        self._shared = mmap.mmap(-1, 16)  # anonymous, MAP_SHARED: one copy for worker and helper
-        self._slots = memoryview(self._shared).cast("q")
-        self._slots[_TASK] = -1
-        self._out_fds = [os.dup(1), os.dup(2)]  # where lines go (not inherited by subprocesses)
-        pipes = [os.pipe(), os.pipe()]
-        request_r, self._request = os.pipe()
-        self._answer, answer_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the helper; never returns
-            for fd in (self._request, self._answer, *(w for _, w in pipes)):
+        opened = []  # closed again if the helper does not start
+
+        def new(fd):
+            opened.append(fd)
+            return fd
+
+        try:
+            shared = new(os.memfd_create("pmp-output", os.MFD_CLOEXEC))
+            os.ftruncate(shared, 16)
+            self._shared = mmap.mmap(shared, 16)  # MAP_SHARED: one copy for worker and helper
+            self._slots = memoryview(self._shared).cast("q")
+            self._slots[_TASK] = -1
+            pipes = [tuple(map(new, os.pipe())) for _ in range(2)]
+            request_r, self._request = map(new, os.pipe())
+            self._answer, answer_w = map(new, os.pipe())
+            # The helper's fds (see output_helper.c): 0 requests, 1 and 2 as they are now,
+            # 3 and 4 the pipes, 5 answers, 6 the shared slots; dup2'd from copies above
+            # 6, so that no action overwrites the source of a later one.
+            passed = {0: request_r, 3: pipes[0][0], 4: pipes[1][0], 5: answer_w, 6: shared}
+            copies = [new(_dup_above(fd, 7)) for fd in passed.values()]
+            actions = [(os.POSIX_SPAWN_DUP2, fd, target) for fd, target in zip(copies, passed)]
+            pid = os.posix_spawn(_HELPER, [_HELPER, name], os.environ, file_actions=actions)
+            self._out_fds = [new(os.dup(1)), new(os.dup(2))]  # for _helper_gone; not inherited
+        except BaseException:
+            for fd in opened:
                 os.close(fd)
-            _helper(name, self._slots, [r for r, _ in pipes], self._out_fds, request_r, answer_w)
-        os.close(request_r)
-        os.close(answer_w)
+            raise
+        for fd in (shared, request_r, answer_w, *copies):
+            os.close(fd)
         for fd, (_, w) in zip((1, 2), pipes):
             os.dup2(w, fd)  # inheritable: subprocesses write to the pipe too
             os.close(w)
@@ -110,113 +126,6 @@ class Labeller:
               f"longer labelled", file=sys.stderr, flush=True)
 
 
-def _helper(name, slots, pipes, out_fds, request, answer):
-    """The helper process: copies the pipes, labelled, until every writer is gone. Leaves
-    with os._exit: the worker's atexit handlers and buffers are not its own."""
-    try:
-        # Ctrl-C, and the controller's SIGTERM to the worker's process group (when the
-        # worker is lost), stop the worker: the helper still copies what the worker wrote
-        # last, and ends when every writer is gone (SIGKILL still ends it).
-        for sig in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP):
-            _signal.signal(sig, _signal.SIG_IGN)
-        _Copier(name, slots, pipes, out_fds, request, answer).run()
-    except BaseException as e:
-        _write(out_fds[1], f"pmp: the output helper of {name} failed: {e!r}\n".encode())
-    finally:
-        os._exit(0)
-
-
-class _Copier:
-    def __init__(self, name, slots, pipes, out_fds, request, answer):
-        self.name = name
-        self.slots = slots
-        self.streams = {r: _Stream(r, out) for r, out in zip(pipes, out_fds)}
-        self.request = request
-        self.answer = answer
-        self.labels = {-1: f"[{name}] ".encode()}
-        for r in pipes:
-            os.set_blocking(r, False)
-
-    def run(self):
-        poll = select.poll()
-        for fd in (*self.streams, self.request):
-            poll.register(fd, select.POLLIN)
-        open_pipes = len(self.streams)
-        while open_pipes:
-            for fd, _ in poll.poll():
-                if fd == self.request:
-                    if not self.sync():
-                        poll.unregister(fd)  # the worker is gone: copy until its pipes end
-                elif self.read(self.streams[fd]) == b"":
-                    poll.unregister(fd)
-                    open_pipes -= 1
-        for s in self.streams.values():
-            self.finish_line(s)
-
-    def sync(self):
-        """The worker's request: everything out, unterminated lines ended, then answer.
-        False when the worker is gone."""
-        request = os.read(self.request, 1)
-        for s in self.streams.values():
-            while self.read(s):
-                pass
-            self.finish_line(s)
-        self.slots[_BUSY] = 0
-        if request:
-            _write(self.answer, b"a")
-        return bool(request)
-
-    def read(self, s):
-        """Copies one read's worth from a pipe and returns it: None if the pipe is empty
-        now, b"" at its end."""
-        self.slots[_BUSY] = 1  # before reading: the worker sees output in the pipe, or here
-        task = self.slots[_TASK]
-        try:
-            data = os.read(s.read_fd, 1 << 16)
-        except BlockingIOError:
-            data = None
-        if data:
-            self.copy_lines(s, self.label(task), data)
-        self.slots[_BUSY] = int(any(x.partial for x in self.streams.values()))
-        return data
-
-    def label(self, task):
-        label = self.labels.get(task)
-        if label is None:
-            if len(self.labels) > 64:
-                self.labels = {-1: self.labels[-1]}
-            label = self.labels[task] = f"[{self.name}, task {task}] ".encode()
-        return label
-
-    def copy_lines(self, s, label, data):
-        if s.partial and s.partial_label != label:
-            self.finish_line(s)
-        data = s.partial + data
-        s.partial_label = label
-        end = data.rfind(b"\n") + 1
-        s.partial = data[end:]
-        if end:
-            _write(s.out_fd, b"".join(label + line + b"\n" for line in data[:end - 1].split(b"\n")))
-        if len(s.partial) >= _LONGEST_LINE:
-            self.finish_line(s)
-
-    def finish_line(self, s):
-        """An unterminated line goes out, ended, under the label it was written under."""
-        if s.partial:
-            _write(s.out_fd, s.partial_label + s.partial + b"\n")
-            s.partial = b""
-
-
-class _Stream:
-    __slots__ = ("read_fd", "out_fd", "partial", "partial_label")
-
-    def __init__(self, read_fd, out_fd):
-        self.read_fd = read_fd
-        self.out_fd = out_fd
-        self.partial = b""
-        self.partial_label = b""
-
-
 def _flush(stream):
     try:
         stream.flush()
@@ -232,6 +141,12 @@ def _write(fd, data):
             select.select([], [fd], [])  # the destination is non-blocking: wait for room
         except OSError:
             return  # the destination is gone (the controller exited): nowhere to write
+
+
+def _dup_above(fd, lowest):
+    """A close-on-exec copy of fd numbered lowest or above."""
+    import fcntl
+    return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, lowest)
 
 
 def _line_buffer_c_stdout():

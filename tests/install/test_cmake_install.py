@@ -48,6 +48,8 @@ def test_installs_every_part(staged):
                 os.path.join(staged.cache["PMP_PYTHON_INSTALL_DIR"], "pmp", "__init__.py")]
     missing = [p for p in expected if not os.path.exists(staged.path(p))]
     assert not missing, f"not installed: {missing}"
+    helper = staged.path(os.path.join(staged.cache["PMP_PYTHON_INSTALL_DIR"], "pmp", "_output_helper"))
+    assert os.access(helper, os.X_OK), f"the output helper is not installed as a program: {helper}"
 
 
 def plugin_lines(text):

@@ -2,6 +2,7 @@
 its C extension install into the chosen interpreter (a venv, or a --target directory),
 and a real Executor runs tasks on local workers from there."""
 import os
+import re
 import shutil
 import sys
 
@@ -11,13 +12,15 @@ from _install_testing import ROOT, clean_env, run
 
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 
-#: Runs in the installed interpreter: where pmp comes from, and a task on each worker.
+#: Runs in the installed interpreter: where pmp comes from, a task on each worker, and a
+#: line a task prints, labelled by the installed output helper.
 CHECK = """
 import os
 import pmp
-print(os.path.dirname(pmp.__file__))
+print(os.path.dirname(pmp.__file__), flush=True)
 with pmp.Executor(max_workers=2, backend="local", block_allocation=True) as exe:
     assert exe.submit(sum, [1, 2]).result() == 3
+    exe.submit(print, "hello").result()
     pids = set(exe.map(lambda _: os.getpid(), range(8), chunksize=1))
     assert os.getpid() not in pids, pids
 print("ok")
@@ -40,8 +43,9 @@ def pip_install(python, source, *args):
 
 def check_runs(python, expected_dir, **env):
     res = run([python, "-c", CHECK], env=clean_env(**env), cwd="/", timeout=120)
-    where, status = res.stdout.split()
+    where, *printed, status = res.stdout.splitlines()
     assert where == os.path.join(expected_dir, "pmp") and status == "ok"
+    assert len(printed) == 1 and re.fullmatch(r"\[worker \d, task \d+\] hello", printed[0]), res.stdout + res.stderr
     assert any(name.startswith("_core.") for name in os.listdir(where))
 
 

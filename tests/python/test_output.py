@@ -145,3 +145,51 @@ def test_a_crashing_workers_last_words_arrive(tmp_path):
     # (under ASan, its report of the segfault follows on the same line)
     assert any(line.startswith("[worker 0, task 1] last words") for line in err), err
     assert any(line.startswith("pmp: WARNING worker 0 (pid ") for line in err)
+
+
+def test_a_long_unterminated_line_goes_out_in_labelled_pieces(tmp_path):
+    """Output with no newline is not held without end: each 64 KiB goes out as a line."""
+    proc = run_controller(tmp_path, """
+    import os
+    import pmp
+
+    def shout():
+        os.write(1, b"x" * 150_000)
+        os.write(1, b"y\\n")
+
+    with pmp.Executor(max_workers=1, block_allocation=True, backend="local") as exe:
+        exe.submit(shout).result()
+    """)
+    pieces = [text for _, _, task, text in labelled(proc.stdout) if task == 1]
+    assert [len(p) for p in pieces] == [65536, 65536, 150_000 - 2 * 65536 + 1], [len(p) for p in pieces]
+    assert "".join(pieces) == "x" * 150_000 + "y"
+
+
+def test_output_goes_on_unlabelled_when_the_helper_is_killed(tmp_path):
+    """The helper is killed (say, by the OOM killer): the worker says so once, and its
+    output goes, unlabelled, where it went before; the executor stays usable."""
+    proc = run_controller(tmp_path, """
+    import os, signal
+    import pmp
+
+    def kill_helper():
+        with open(f"/proc/{os.getpid()}/task/{os.getpid()}/children") as f:
+            helpers = [int(pid) for pid in f.read().split()]
+        for pid in helpers:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        return len(helpers)
+
+    def say(text):
+        print(text)
+        return text
+
+    with pmp.Executor(max_workers=1, block_allocation=True, backend="local") as exe:
+        assert exe.submit(say, "before").result() == "before"
+        assert exe.submit(kill_helper).result() == 1
+        assert exe.submit(say, "after").result() == "after"
+        assert exe.submit(say, "and after").result() == "and after"
+    """)
+    assert proc.stdout.splitlines() == ["[worker 0, task 1] before", "after", "and after"], proc.stdout
+    gone = [line for line in proc.stderr.splitlines() if "output helper" in line]
+    assert len(gone) == 1 and gone[0].startswith("pmp: the output helper of this worker (pid "), proc.stderr
