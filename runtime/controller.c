@@ -360,6 +360,11 @@ static void task_result(pmp_controller *c, struct pmp_wk *w, const struct pmp_he
 	pmp_taskq_remove(&w->inflight, t);
 	pmp_taskindex_remove(&c->index, t->id);
 	free_task(t);
+	/* A per-task worker exits after its one task, as if told to: losing its connection
+	 * now loses nothing (connection_lost). Its disconnection can be seen before its
+	 * result arrives, and it used to be sent SIGTERM once the result came. */
+	if (w->per_task)
+		w->state = PMP_W_STOPPING;
 	pmp_msg *payload = pmp_msg_split(m, 2);
 	pmp_event *e = payload ? add_event(c, PMP_EVENT_RESULT, h->id, w->id,
 					   (h->flags & PMP_FLAG_ERROR) ? PMP_ERROR : PMP_OK) : NULL;
