@@ -50,7 +50,8 @@ class Labeller:
             passed = {0: request_r, 3: pipes[0][0], 4: pipes[1][0], 5: answer_w, 6: shared}
             copies = [new(_dup_above(fd, 7)) for fd in passed.values()]
             actions = [(os.POSIX_SPAWN_DUP2, fd, target) for fd, target in zip(copies, passed)]
-            pid = os.posix_spawn(_HELPER, [_HELPER, name], os.environ, file_actions=actions)
+            env = {k: v for k, v in os.environ.items() if k != "PMP_SECRET"}  # the worker's alone
+            pid = os.posix_spawn(_HELPER, [_HELPER, name], env, file_actions=actions)
             self._out_fds = [new(os.dup(1)), new(os.dup(2))]  # for _helper_gone; not inherited
         except BaseException:
             for fd in opened:

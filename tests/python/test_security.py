@@ -50,3 +50,18 @@ def test_the_secret_is_not_on_the_command_line_and_not_left_to_tasks(monkeypatch
                                                   os.environ.get("PMP_SECRET"))).result(timeout=60)
     assert secret.startswith("token:") and secret.encode() not in cmdline
     assert env_secret is None  # the worker took it out of the environment after connecting
+
+
+def test_the_output_helper_does_not_get_the_secret():
+    """The worker's output helper starts before the worker connects: not with the secret."""
+    def helper_environments():
+        pid = os.getpid()
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = f.read().split()
+        return [open(f"/proc/{child}/environ", "rb").read() for child in children]
+
+    with pmp.Executor(max_workers=1, block_allocation=True, backend="local") as exe:
+        secret = exe._core.secret
+        environments = exe.submit(helper_environments).result(timeout=60)
+    assert len(environments) == 1 and b"PMP_WORKER_ID=" in environments[0]
+    assert secret.encode() not in environments[0] and b"PMP_SECRET=" not in environments[0]
