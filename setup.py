@@ -48,14 +48,13 @@ core = Extension(
 )
 
 
-
 class build_ext_and_helper(build_ext):
     """The extension, then the output helper program into the same package directory."""
 
     def run(self):
         super().run()
-        sources = ["pybind/output_helper/output_helper.c"]
-        objects = self.compiler.compile(sources, output_dir=self.build_temp, macros=[("_GNU_SOURCE", None)],
+        helper_sources = ["pybind/output_helper/output_helper.c"]
+        objects = self.compiler.compile(helper_sources, output_dir=self.build_temp, macros=[("_GNU_SOURCE", None)],
                                         extra_postargs=["-std=c11", "-Wall", "-Wextra"])
         package_dir = os.path.join(self.build_lib, "pmp")
         if self.inplace:
@@ -65,4 +64,5 @@ class build_ext_and_helper(build_ext):
 
 BUILD = os.path.join("build", "setuptools")
 os.makedirs(BUILD, exist_ok=True)  # egg_info wants its directory to exist
-setup(ext_modules=[core], cmdclass={"build_ext": build_ext_and_helper}, options={"build": {"build_base": BUILD}, "egg_info": {"egg_base": BUILD}})
+setup(ext_modules=[core], cmdclass={"build_ext": build_ext_and_helper},
+      options={"build": {"build_base": BUILD}, "egg_info": {"egg_base": BUILD}})

@@ -162,7 +162,8 @@ def _line_buffer_c_stdout():
 
 def install(name):
     """Labels this process's output with `[name, task N]`; None where it cannot (fds 1 or
-    2 closed). Call it before threads start, and before MPI_Init: it forks."""
+    2 closed). Call it before threads start and before MPI_Init: it moves fds 1 and 2
+    under their feet."""
     try:
         os.fstat(1)
         os.fstat(2)

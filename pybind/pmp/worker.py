@@ -209,7 +209,7 @@ def main():
     output = None
     if os.environ.get("PMP_LABEL_OUTPUT", "1") != "0":
         from . import _output
-        output = _output.install(name)  # it forks: before MPI_Init and before any thread
+        output = _output.install(name)  # it moves fds 1 and 2: before MPI_Init and any thread
     comm = None
     if mpi:
         from mpi4py import MPI
