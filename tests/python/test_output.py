@@ -173,8 +173,8 @@ def test_output_goes_on_unlabelled_when_the_helper_is_killed(tmp_path):
     import pmp
 
     def kill_helper():
-        with open(f"/proc/{os.getpid()}/task/{os.getpid()}/children") as f:
-            helpers = [int(pid) for pid in f.read().split()]
+        from _pmp_testing import child_processes
+        helpers = [pid for pid, argv in child_processes().items() if argv[0].endswith("/_output_helper")]
         for pid in helpers:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)

@@ -55,10 +55,9 @@ def test_the_secret_is_not_on_the_command_line_and_not_left_to_tasks(monkeypatch
 def test_the_output_helper_does_not_get_the_secret():
     """The worker's output helper starts before the worker connects: not with the secret."""
     def helper_environments():
-        pid = os.getpid()
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            children = f.read().split()
-        return [open(f"/proc/{child}/environ", "rb").read() for child in children]
+        from _pmp_testing import child_processes
+        return [open(f"/proc/{pid}/environ", "rb").read() for pid, argv in child_processes().items()
+                if argv[0].endswith("/_output_helper")]
 
     with pmp.Executor(max_workers=1, block_allocation=True, backend="local") as exe:
         secret = exe._core.secret
