@@ -35,15 +35,18 @@ def zmq_flags():
     return shlex.split(cflags), shlex.split(libs)
 
 
+# As CMake builds every C file: C11 with GNU extensions of libc, warnings on.
+C_MACROS = [("_GNU_SOURCE", None)]
+C_FLAGS = ["-std=c11", "-Wall", "-Wextra"]
+
 zmq_cflags, zmq_libs = zmq_flags()
 core = Extension(
     "pmp._core",
     sources=sources("pybind/_core/*.c") + sources("runtime/*.c"),
     depends=sources("pybind/_core/*.h") + sources("runtime/*.h") + sources("runtime/include/*.h"),
     include_dirs=["runtime/include", "runtime", "pybind/_core"],
-    define_macros=[("_GNU_SOURCE", None)],
-    # As CMake builds it: C11, warnings on, only PyInit__core exported.
-    extra_compile_args=["-std=c11", "-fvisibility=hidden", "-Wall", "-Wextra"] + zmq_cflags,
+    define_macros=C_MACROS,
+    extra_compile_args=C_FLAGS + ["-fvisibility=hidden"] + zmq_cflags,  # only PyInit__core exported
     extra_link_args=zmq_libs + ["-pthread"],
 )
 
@@ -54,8 +57,8 @@ class build_ext_and_helper(build_ext):
     def run(self):
         super().run()
         helper_sources = ["pybind/output_helper/output_helper.c"]
-        objects = self.compiler.compile(helper_sources, output_dir=self.build_temp, macros=[("_GNU_SOURCE", None)],
-                                        extra_postargs=["-std=c11", "-Wall", "-Wextra"])
+        objects = self.compiler.compile(helper_sources, output_dir=self.build_temp, macros=C_MACROS,
+                                        extra_postargs=C_FLAGS)
         package_dir = os.path.join(self.build_lib, "pmp")
         if self.inplace:
             package_dir = self.get_finalized_command("build_py").get_package_dir("pmp")
