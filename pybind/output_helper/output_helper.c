@@ -218,6 +218,13 @@ static void copy_until_the_pipes_end(void)
 	}
 }
 
+/* The worker sees this process end, and lets its output go unlabelled. */
+static int cannot_start(const char *why)
+{
+	dprintf(2, "pmp: the output helper of %s cannot start (%s): report this\n", name, why);
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	/* Ctrl-C, and the controller's SIGTERM to the worker's process group (when the worker
@@ -230,23 +237,18 @@ int main(int argc, char **argv)
 		sigaction(ignored[i], &ignore, NULL);
 
 	name = argc == 2 ? argv[1] : "worker";
+	if (argc != 2)
+		return cannot_start("usage: _output_helper NAME");
 	void *shared = mmap(NULL, SLOTS * sizeof(int64_t), PROT_READ | PROT_WRITE, MAP_SHARED, SLOTS_FD, 0);
-	if (argc != 2 || shared == MAP_FAILED) {
-		/* The worker sees this process end, and lets its output go unlabelled. */
-		dprintf(2, "pmp: the output helper of %s cannot start (%s): report this\n", name,
-			argc != 2 ? "usage: _output_helper NAME" : strerror(errno));
-		return 1;
-	}
+	if (shared == MAP_FAILED)
+		return cannot_start(strerror(errno));
 	slots = shared;
 	close(SLOTS_FD);
 	for (int i = 0; i < 2; i++) {
 		streams[i].read_fd = PIPE_FDS + i;
 		streams[i].out_fd = 1 + i;
-		if (fcntl(streams[i].read_fd, F_SETFL, O_NONBLOCK) < 0) {
-			dprintf(2, "pmp: the output helper of %s cannot start (%s): report this\n", name,
-				strerror(errno));
-			return 1;
-		}
+		if (fcntl(streams[i].read_fd, F_SETFL, O_NONBLOCK) < 0)
+			return cannot_start(strerror(errno));
 	}
 	copy_until_the_pipes_end();
 	return 0;
