@@ -114,8 +114,21 @@ static PyObject *core_line_buffer_stdout(PyObject *module, PyObject *unused)
 	Py_RETURN_NONE;
 }
 
+/* C's exit() without Python's teardown: C's stdio is flushed and C's atexit functions
+ * and destructors run, as at the end of any process (see pmp.worker's _exit). */
+static PyObject *core_exit(PyObject *module, PyObject *arg)
+{
+	(void)module;
+	long code = PyLong_AsLong(arg);
+
+	if (code == -1 && PyErr_Occurred())
+		return NULL;
+	exit((int)(code & 0xff));
+}
+
 static PyMethodDef core_methods[] = {
 	{"line_buffer_stdout", core_line_buffer_stdout, METH_NOARGS, "Make C's stdout line-buffered."},
+	{"exit", core_exit, METH_O, "exit(code): end the process through C's exit(), without Python's teardown."},
 	{NULL, NULL, 0, NULL},
 };
 

@@ -241,5 +241,30 @@ def main():
     return 0
 
 
+def _exit(code):
+    """Ends the worker as a forked multiprocessing child ends, without the interpreter's
+    teardown, which frees every object one by one for memory the kernel takes back at
+    once: an eighth of a per-task worker's instructions (callgrind), 2-3 ms of CPU. What
+    the end of a program owes the tasks' code still happens, in Python's own order:
+    non-daemon threads are joined, atexit functions run, Python's streams are flushed,
+    then C's exit() flushes C's stdio and runs C's atexit functions and destructors.
+    Left out are the finalizers of objects still alive, which CPython does not promise
+    either, and the C extensions' Py_AtExit functions: mpi4py's MPI_Finalize is one,
+    so a worker that loaded MPI ends the usual way."""
+    if "mpi4py.MPI" in sys.modules:
+        sys.exit(code)
+    threading = sys.modules.get("threading")
+    if threading is not None:
+        threading._shutdown()  # what the interpreter calls first at its end
+    import atexit
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()
+        except (AttributeError, OSError, ValueError):
+            pass  # replaced by a task, or closed
+    _core.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit(main())
