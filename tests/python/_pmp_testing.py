@@ -4,6 +4,9 @@ This module is imported by the tests *and* by pmp workers (tasks refer to its fu
 by reference), so it must import nothing that a worker lacks: no pytest, no pmp."""
 import os
 import socket
+import subprocess
+import sys
+import textwrap
 import weakref
 
 #: Upper bound for any blocking wait in the tests: a safety net against hangs, never a
@@ -17,6 +20,18 @@ CONCURRENCY_TIMEOUT = 20
 
 
 # ---------------------------------------------------------------- processes, threads
+
+def run_controller(tmp_path, body, env=None):
+    """Runs body (dedented) as a script in a Python process of its own, whose real stdout
+    and stderr, inherited by its workers, are captured; asserts it exits 0."""
+    script = tmp_path / "controller.py"
+    script.write_text(textwrap.dedent(body))
+    full_env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p), **(env or {}))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=TIMEOUT,
+                          env=full_env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
 
 def os_threads():
     """{tid: name} of this process's threads as the kernel sees them (not only Python's)."""

@@ -2,25 +2,11 @@
 Python, from C (fd 1 directly) and from subprocesses; before the task's result; off with
 label_output=False. The controller runs as a subprocess so that its real stdout and
 stderr (which the workers inherit) are captured."""
-import os
 import re
-import subprocess
-import sys
-import textwrap
 
-from _pmp_testing import TIMEOUT
+from _pmp_testing import run_controller
 
 LABEL = re.compile(r"^\[worker (\d+)(?: rank (\d+))?(?:, task (\d+))?\] (.*)$")
-
-
-def run_controller(tmp_path, body, env=None):
-    script = tmp_path / "controller.py"
-    script.write_text(textwrap.dedent(body))
-    full_env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p), **(env or {}))
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=TIMEOUT,
-                          env=full_env, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc
 
 
 TALK = """

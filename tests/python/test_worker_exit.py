@@ -5,7 +5,7 @@ and long-lived workers, once the executor's shutdown(wait=True) has returned, wh
 for the worker processes to end."""
 import pytest
 
-from test_output import run_controller
+from _pmp_testing import run_controller
 
 MODES = {"per-task": "block_allocation=False", "long-lived": "block_allocation=True"}
 
