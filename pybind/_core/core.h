@@ -8,6 +8,12 @@
 
 #include "pmp.h"
 
+/* settle()'s attribute and method names, by their places in core_state.names */
+enum {
+	S_ACQUIRE, S_RELEASE, S_PMP_COND, S_STATE, S_RESULT, S_EXCEPTION, S_PMP_EXECUTOR, S_SET_RUNNING,
+	S_SET_RESULT, S_SET_EXCEPTION, SETTLE_NAMES
+};
+
 typedef struct {
 	PyTypeObject *controller_type;
 	PyTypeObject *spec_type;
@@ -15,10 +21,7 @@ typedef struct {
 	PyTypeObject *message_type;
 	PyTypeObject *frame_type;
 	PyObject *error; /* pmp._core.Error */
-	/* interned attribute and method names for settle() */
-#define CORE_NAMES 10
-	PyObject *s_acquire, *s_release, *s_pmp_cond, *s_state, *s_result, *s_exception, *s_pmp_executor,
-		*s_set_running, *s_set_result, *s_set_exception;
+	PyObject *names[SETTLE_NAMES]; /* interned attribute and method names for settle() */
 } core_state;
 
 core_state *core_state_of(PyTypeObject *type);

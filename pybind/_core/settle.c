@@ -13,19 +13,19 @@ enum { KIT_TYPE, KIT_LOCK, KIT_PENDING, KIT_RUNNING, KIT_FINISHED, KIT_SIZE };
  * general path; -1 with an exception. */
 static int finish_unwatched(core_state *st, PyObject *fut, PyObject *const *kit, PyObject *value, PyObject *exc)
 {
-	PyObject *held = PyObject_CallMethodNoArgs(kit[KIT_LOCK], st->s_acquire);
+	PyObject *held = PyObject_CallMethodNoArgs(kit[KIT_LOCK], st->names[S_ACQUIRE]);
 	if (!held)
 		return -1;
 	Py_DECREF(held);
 	int done = 0;
-	PyObject *cond = PyObject_GetAttr(fut, st->s_pmp_cond);
-	PyObject *state = cond ? PyObject_GetAttr(fut, st->s_state) : NULL;
+	PyObject *cond = PyObject_GetAttr(fut, st->names[S_PMP_COND]);
+	PyObject *state = cond ? PyObject_GetAttr(fut, st->names[S_STATE]) : NULL;
 	if (!state) {
 		done = -1;
 	} else if (cond == Py_None && (state == kit[KIT_PENDING] || state == kit[KIT_RUNNING])) {
-		done = PyObject_SetAttr(fut, st->s_result, value ? value : Py_None) < 0 ||
-			       PyObject_SetAttr(fut, st->s_exception, exc ? exc : Py_None) < 0 ||
-			       PyObject_SetAttr(fut, st->s_state, kit[KIT_FINISHED]) < 0
+		done = PyObject_SetAttr(fut, st->names[S_RESULT], value ? value : Py_None) < 0 ||
+			       PyObject_SetAttr(fut, st->names[S_EXCEPTION], exc ? exc : Py_None) < 0 ||
+			       PyObject_SetAttr(fut, st->names[S_STATE], kit[KIT_FINISHED]) < 0
 			   ? -1
 			   : 1;
 	}
@@ -34,7 +34,7 @@ static int finish_unwatched(core_state *st, PyObject *fut, PyObject *const *kit,
 	/* released whatever happened, keeping an exception raised above */
 	PyObject *type, *val, *tb;
 	PyErr_Fetch(&type, &val, &tb);
-	PyObject *released = PyObject_CallMethodNoArgs(kit[KIT_LOCK], st->s_release);
+	PyObject *released = PyObject_CallMethodNoArgs(kit[KIT_LOCK], st->names[S_RELEASE]);
 	if (!released) {
 		Py_XDECREF(type);
 		Py_XDECREF(val);
@@ -78,7 +78,7 @@ static int settle_one(core_state *st, PyObject *item, PyObject *futures, PyObjec
 	Py_INCREF(fut);
 	int rc = -1;
 	PyObject *value = NULL, *exc = NULL;
-	if (PyDict_DelItem(futures, task) < 0 || PyObject_SetAttr(fut, st->s_pmp_executor, Py_None) < 0)
+	if (PyDict_DelItem(futures, task) < 0 || PyObject_SetAttr(fut, st->names[S_PMP_EXECUTOR], Py_None) < 0)
 		goto out;
 	/* Unpickled first (in Python, after the future was marked running): a future on a
 	 * worker can no longer be cancelled, so the work is the same. */
@@ -89,7 +89,7 @@ static int settle_one(core_state *st, PyObject *item, PyObject *futures, PyObjec
 	if (done < 0)
 		goto out;
 	if (!done) { /* someone watches it: the Future's own methods, as in Python */
-		PyObject *running = PyObject_CallMethodNoArgs(fut, st->s_set_running);
+		PyObject *running = PyObject_CallMethodNoArgs(fut, st->names[S_SET_RUNNING]);
 		if (!running)
 			goto out;
 		int go = PyObject_IsTrue(running);
@@ -97,8 +97,8 @@ static int settle_one(core_state *st, PyObject *item, PyObject *futures, PyObjec
 		if (go < 0)
 			goto out;
 		if (go) {
-			PyObject *out = PyObject_CallMethodOneArg(fut, value ? st->s_set_result : st->s_set_exception,
-								  value ? value : exc);
+			PyObject *setter = st->names[value ? S_SET_RESULT : S_SET_EXCEPTION];
+			PyObject *out = PyObject_CallMethodOneArg(fut, setter, value ? value : exc);
 			if (!out)
 				goto out;
 			Py_DECREF(out);
@@ -147,32 +147,28 @@ static PyMethodDef settle_methods[] = {
 	{NULL, NULL, 0, NULL},
 };
 
-/* The interned names' places in the module state, in the order of their strings. */
-static void name_slots(core_state *st, PyObject **slots[CORE_NAMES])
-{
-	PyObject **all[CORE_NAMES] = {&st->s_acquire, &st->s_release, &st->s_pmp_cond, &st->s_state,
-				      &st->s_result, &st->s_exception, &st->s_pmp_executor, &st->s_set_running,
-				      &st->s_set_result, &st->s_set_exception};
-	memcpy(slots, all, sizeof(all));
-}
-
 int core_add_settle(PyObject *module, core_state *st)
 {
-	static const char *const names[CORE_NAMES] = {"acquire", "release", "_pmp_cond", "_state", "_result",
-						      "_exception", "_pmp_executor", "set_running_or_notify_cancel",
-						      "set_result", "set_exception"};
-	PyObject **slots[CORE_NAMES];
-	name_slots(st, slots);
-	for (int i = 0; i < CORE_NAMES; i++)
-		if (!(*slots[i] = PyUnicode_InternFromString(names[i])))
+	static const char *const names[SETTLE_NAMES] = {
+		[S_ACQUIRE] = "acquire",
+		[S_RELEASE] = "release",
+		[S_PMP_COND] = "_pmp_cond",
+		[S_STATE] = "_state",
+		[S_RESULT] = "_result",
+		[S_EXCEPTION] = "_exception",
+		[S_PMP_EXECUTOR] = "_pmp_executor",
+		[S_SET_RUNNING] = "set_running_or_notify_cancel",
+		[S_SET_RESULT] = "set_result",
+		[S_SET_EXCEPTION] = "set_exception",
+	};
+	for (int i = 0; i < SETTLE_NAMES; i++)
+		if (!(st->names[i] = PyUnicode_InternFromString(names[i])))
 			return -1;
 	return PyModule_AddFunctions(module, settle_methods);
 }
 
 void core_clear_settle(core_state *st)
 {
-	PyObject **slots[CORE_NAMES];
-	name_slots(st, slots);
-	for (int i = 0; i < CORE_NAMES; i++)
-		Py_CLEAR(*slots[i]);
+	for (int i = 0; i < SETTLE_NAMES; i++)
+		Py_CLEAR(st->names[i]);
 }
