@@ -19,12 +19,7 @@ for k in 0 "$n"; do
     PYTHONPATH=$py LD_PRELOAD=$preload valgrind --tool=callgrind --callgrind-out-file="$out" \
       /usr/bin/python3 "$here/cg_run.py" "$k" "$workers" "$kind" >/dev/null 2>&1
   else
-    # The worker forks its output labeller, which callgrind follows into a profile of
-    # its own (%p): the worker's is the one of the most instructions.
-    rm -f "$out".*
-    PYTHONPATH=$py LD_PRELOAD=$preload /usr/bin/python3 "$here/cg_run.py" "$k" 1 noop "$out.%p" >/dev/null 2>&1
-    for f in "$out".*; do echo "$(total "$f") $f"; done | sort -n | tail -1 | { read -r _ f; mv "$f" "$out"; }
-    rm -f "$out".*
+    PYTHONPATH=$py LD_PRELOAD=$preload /usr/bin/python3 "$here/cg_run.py" "$k" 1 noop "$out" >/dev/null 2>&1
   fi
 done
 a=$(total /tmp/pmp-cg.$what.0.out); b=$(total /tmp/pmp-cg.$what.$n.out)
