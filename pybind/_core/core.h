@@ -45,4 +45,18 @@ typedef struct {
 int frames_acquire(PyObject *seq, frames_view *fv);
 void frames_release(frames_view *fv);
 
+/* Labelled output's per-task work for Worker.serve (labels.c): state is None (no labels)
+ * or _output.Labeller.c_state(), (shared memory, epoll fd, sync). */
+typedef struct {
+	Py_buffer slots; /* the int64 slots shared with the output helper */
+	bool held;       /* slots is a view to release: labels are on */
+	int pending_fd;  /* epoll: the pipes hold unread output, or the helper died */
+	PyObject *sync;  /* Labeller._sync */
+	PyObject *flush; /* "flush", interned */
+} core_labels;
+int core_labels_open(PyObject *state, core_labels *l);
+void core_labels_begin(core_labels *l, uint64_t task);
+int core_labels_end(core_labels *l); /* -1 with an exception set */
+void core_labels_close(core_labels *l);
+
 #endif

@@ -155,35 +155,50 @@ static PyObject *call_run(PyObject *run, PyObject *msg, uint64_t task)
 }
 
 /* The worker's loop, in C: receive (without the GIL), run(message, task_id) -> (status,
- * frames), send; init(message) for an INIT. Returns when the controller says so, or is gone. */
+ * frames), send; init(message) for an INIT. With labels (see labels.c), each task's id is
+ * the output helper's label while it runs, and its output goes out before its result.
+ * Returns when the controller says so, or is gone. */
 static PyObject *worker_serve(WorkerObject *self, PyObject *args)
 {
-	PyObject *run, *init;
+	PyObject *run, *init, *label_state = Py_None, *done = NULL;
 	core_state *st = core_state_of(Py_TYPE(self));
+	core_labels labels;
 
-	if (!PyArg_ParseTuple(args, "OO:serve", &run, &init) || check_open(self) < 0)
+	if (!PyArg_ParseTuple(args, "OO|O:serve", &run, &init, &label_state) || check_open(self) < 0 ||
+	    core_labels_open(label_state, &labels) < 0)
 		return NULL;
 	for (;;) {
 		pmp_request req;
 		if (recv_request(self, &req) < 0)
-			return NULL;
+			goto out;
 		if (req.kind == PMP_REQUEST_SHUTDOWN)
-			Py_RETURN_NONE;
+			break;
 		PyObject *msg = core_message_new(st, req.msg);
 		if (!msg)
-			return NULL;
-		PyObject *out = req.kind == PMP_REQUEST_TASK ? call_run(run, msg, req.task)
-							      : PyObject_CallOneArg(init, msg);
+			goto out;
+		PyObject *answer;
+		if (req.kind == PMP_REQUEST_TASK) {
+			core_labels_begin(&labels, req.task);
+			answer = call_run(run, msg, req.task);
+			if (answer && core_labels_end(&labels) < 0)
+				Py_CLEAR(answer);
+		} else {
+			answer = PyObject_CallOneArg(init, msg);
+		}
 		Py_DECREF(msg);
-		if (!out)
-			return NULL;
-		int rc = req.kind == PMP_REQUEST_TASK ? send_answer(self, req.task, out) : 0;
-		Py_DECREF(out);
+		if (!answer)
+			goto out;
+		int rc = req.kind == PMP_REQUEST_TASK ? send_answer(self, req.task, answer) : 0;
+		Py_DECREF(answer);
 		if (rc < 0)
-			return NULL;
+			goto out;
 		if (req.kind == PMP_REQUEST_TASK && req.last)
-			Py_RETURN_NONE;
+			break;
 	}
+	done = Py_NewRef(Py_None);
+out:
+	core_labels_close(&labels);
+	return done;
 }
 
 static PyObject *worker_close(WorkerObject *self, PyObject *unused)
@@ -198,8 +213,8 @@ static PyMethodDef worker_methods[] = {
 	 "recv() -> (kind, task_id, last, message): blocks, without the GIL, for the next request."},
 	{"send", (PyCFunction)worker_send, METH_VARARGS, "send(task_id, status, frames): a task's result or error."},
 	{"serve", (PyCFunction)worker_serve, METH_VARARGS,
-	 "serve(run, init): loop until shutdown: run(message, task_id) -> (status, frames) for each task, "
-	 "init(message)."},
+	 "serve(run, init, labels=None): loop until shutdown: run(message, task_id) -> (status, frames) for "
+	 "each task, init(message); labels: _output.Labeller.c_state(), to label each task's output."},
 	{"close", (PyCFunction)worker_close, METH_NOARGS, "Disconnect (flushing a last result, for a bounded time)."},
 	{NULL, NULL, 0, NULL},
 };

@@ -15,7 +15,9 @@ The running task's id is in memory shared with the helper. At the end of a task 
 worker flushes Python's streams and, only if the pipes hold unread output or the helper
 is busy with some (one epoll_wait and one shared-memory read, about a microsecond, when
 the task printed nothing), asks the helper to finish and waits for its answer: a task's
-output goes out before its result, and never under the next task's label."""
+output goes out before its result, and never under the next task's label. A serial
+worker's loop does this in C (Worker.serve, pybind/_core/labels.c); begin() and end() are
+for the rest (an init function, MPI workers)."""
 import mmap
 import os
 import select
@@ -76,6 +78,12 @@ class Labeller:
             sys.stdout.reconfigure(line_buffering=True)
         _line_buffer_c_stdout()
 
+    def c_state(self):
+        """What Worker.serve needs to do begin() and end() in C (pybind/_core/labels.c):
+        the shared memory, the epoll's fd (kept open and the same for the Labeller's life),
+        and _sync."""
+        return self._shared, self._pending.fileno(), self._sync
+
     def begin(self, task_id):
         self._slots[_TASK] = task_id
 
@@ -120,8 +128,11 @@ class Labeller:
                 pass
         os.dup2(self._out_fds[0], 1)
         os.dup2(self._out_fds[1], 2)
-        self._pending.close()
-        self._pending = select.epoll()  # nothing to watch any more
+        for fd in (*self._pipes, self._pidfd):  # nothing to watch any more; the epoll's fd
+            try:                                 # stays open: Worker.serve holds its number
+                self._pending.unregister(fd)
+            except OSError:
+                pass  # gone once before
         self._slots[_BUSY] = 0
         print(f"pmp: the output helper of this worker (pid {self._helper_pid}) is gone: its output is no "
               f"longer labelled", file=sys.stderr, flush=True)

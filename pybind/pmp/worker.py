@@ -91,24 +91,22 @@ def _answer(ok, value):
 
 
 def serve_serial(worker, output=None):
-    """The receive/run/send loop runs in C (pmp._core.Worker.serve); Python only runs tasks,
-    and with output (a _output.Labeller) names each task in what it prints."""
+    """The receive/run/send loop runs in C (pmp._core.Worker.serve); Python only runs tasks.
+    With output (a _output.Labeller), serve names each task in what it prints, in C too."""
     task = _Task()
-    if output is None:
-        worker.serve(lambda message, task_id: _answer(*task.run(message)), task.set_up)
-        return
 
     def run(message, task_id):
-        output.begin(task_id)
-        outcome = task.run(message)
-        output.end()
-        return _answer(*outcome)
+        return _answer(*task.run(message))
+
+    if output is None:
+        worker.serve(run, task.set_up)
+        return
 
     def set_up(message):
         task.set_up(message)
         output.end()  # what the init function printed goes out as the worker's, not a task's
 
-    worker.serve(run, set_up)
+    worker.serve(run, set_up, output.c_state())
 
 
 def serve_mpi(comm, worker, output=None):
