@@ -104,6 +104,8 @@ def _registered_by_value():
 
 
 def loads(frames):
+    if len(frames) == 1:  # most tasks and results: no out-of-band buffers to unpack
+        return pickle.loads(frames[0])
     main, *buffers = frames
     return pickle.loads(main, buffers=buffers)
 
