@@ -43,8 +43,9 @@ zmq_cflags, zmq_libs = zmq_flags()
 core = Extension(
     "pmp._core",
     sources=sources("pybind/_core/*.c") + sources("runtime/*.c"),
-    depends=sources("pybind/_core/*.h") + sources("runtime/*.h") + sources("runtime/include/*.h"),
-    include_dirs=["runtime/include", "runtime", "pybind/_core"],
+    depends=sources("pybind/_core/*.h") + sources("pybind/output_helper/*.h") + sources("runtime/*.h")
+    + sources("runtime/include/*.h"),
+    include_dirs=["runtime/include", "runtime", "pybind/_core", "pybind/output_helper"],
     define_macros=C_MACROS,
     extra_compile_args=C_FLAGS + ["-fvisibility=hidden"] + zmq_cflags,  # only PyInit__core exported
     extra_link_args=zmq_libs + ["-pthread"],

@@ -10,8 +10,7 @@
 #include <sys/epoll.h>
 
 #include "core.h"
-
-enum { SLOT_TASK, SLOT_BUSY, SLOTS }; /* as in pmp/_output.py and output_helper.c */
+#include "slots.h"
 
 int core_labels_open(PyObject *state, core_labels *l)
 {

@@ -31,8 +31,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "slots.h"
+
 enum { REQUEST_FD = 0, PIPE_FDS = 3, ANSWER_FD = 5, SLOTS_FD = 6 };
-enum { SLOT_TASK, SLOT_BUSY, SLOTS };
 
 #define LONGEST_LINE (1 << 16) /* an unterminated line goes out once it is this long */
 #define READ_SIZE (1 << 16)

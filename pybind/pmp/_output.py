@@ -24,7 +24,9 @@ import select
 import sys
 
 _HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_output_helper")
-_TASK, _BUSY = 0, 1  # shared slots: the running task (-1: none); the helper holds unwritten output
+# The shared slots (pybind/output_helper/slots.h): the running task (-1: none); whether
+# the helper holds unwritten output.
+_TASK, _BUSY = 0, 1
 
 
 class Labeller:
