@@ -48,8 +48,7 @@ void frames_release(frames_view *fv);
 /* Labelled output's per-task work for Worker.serve (labels.c): state is None (no labels)
  * or _output.Labeller.c_state(), (shared memory, epoll fd, sync). */
 typedef struct {
-	Py_buffer slots; /* the int64 slots shared with the output helper */
-	bool held;       /* slots is a view to release: labels are on */
+	Py_buffer slots; /* the int64 slots shared with the output helper; slots.obj: labels are on */
 	int pending_fd;  /* epoll: the pipes hold unread output, or the helper died */
 	PyObject *sync;  /* Labeller._sync */
 	PyObject *flush; /* "flush", interned */

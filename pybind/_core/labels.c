@@ -23,7 +23,6 @@ int core_labels_open(PyObject *state, core_labels *l)
 		return -1;
 	if (PyObject_GetBuffer(shared, &l->slots, PyBUF_WRITABLE) < 0)
 		return -1;
-	l->held = true;
 	if ((size_t)l->slots.len < SLOTS * sizeof(int64_t) || (uintptr_t)l->slots.buf % sizeof(int64_t)) {
 		PyErr_SetString(PyExc_ValueError, "labels: the shared memory must hold two aligned int64 slots");
 		core_labels_close(l);
@@ -39,8 +38,7 @@ int core_labels_open(PyObject *state, core_labels *l)
 
 void core_labels_close(core_labels *l)
 {
-	if (l->held)
-		PyBuffer_Release(&l->slots);
+	PyBuffer_Release(&l->slots); /* nothing when labels are off: slots.obj is NULL */
 	Py_CLEAR(l->flush);
 	Py_CLEAR(l->sync);
 	memset(l, 0, sizeof(*l));
@@ -54,7 +52,7 @@ static int64_t *slots(core_labels *l)
 
 void core_labels_begin(core_labels *l, uint64_t task)
 {
-	if (l->held)
+	if (l->slots.obj)
 		__atomic_store_n(&slots(l)[SLOT_TASK], (int64_t)task, __ATOMIC_SEQ_CST);
 }
 
@@ -79,7 +77,7 @@ static int flush_stream(core_labels *l, const char *name)
 
 int core_labels_end(core_labels *l)
 {
-	if (!l->held)
+	if (!l->slots.obj)
 		return 0;
 	if (flush_stream(l, "stdout") < 0 || flush_stream(l, "stderr") < 0)
 		return -1;
