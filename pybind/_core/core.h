@@ -22,6 +22,7 @@ typedef struct {
 	PyTypeObject *frame_type;
 	PyObject *error; /* pmp._core.Error */
 	PyObject *names[SETTLE_NAMES]; /* interned attribute and method names for settle() */
+	PyObject *flush_name;          /* "flush", interned, for flush() */
 } core_state;
 
 core_state *core_state_of(PyTypeObject *type);
@@ -44,6 +45,12 @@ typedef struct {
 } frames_view;
 int frames_acquire(PyObject *seq, frames_view *fv);
 void frames_release(frames_view *fv);
+
+/* stream.flush() (name: "flush", interned), where the stream is still the worker's to
+ * flush: a missing stream, None, one without flush() (a task replaced it) and a closed
+ * one (OSError, ValueError) are skipped. 0, or -1 with another exception set. The one
+ * copy of this rule: _core.flush() gives it to Python (pmp._output, pmp.worker). */
+int core_flush_stream(PyObject *stream, PyObject *name);
 
 /* Labelled output's per-task work for Worker.serve (labels.c): state is None (no labels)
  * or _output.Labeller.c_state(), (shared memory, epoll fd, sync). */

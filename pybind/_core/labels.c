@@ -56,23 +56,10 @@ void core_labels_begin(core_labels *l, uint64_t task)
 		__atomic_store_n(&slots(l)[SLOT_TASK], (int64_t)task, __ATOMIC_SEQ_CST);
 }
 
-/* sys.<name>.flush(), as _output._flush: a stream a task replaced or closed is not ours. */
+/* sys.<name>.flush(), if sys.<name> is still the worker's to flush (core_flush_stream). */
 static int flush_stream(core_labels *l, const char *name)
 {
-	PyObject *stream = PySys_GetObject(name); /* borrowed */
-	if (!stream || stream == Py_None)
-		return 0;
-	PyObject *r = PyObject_CallMethodNoArgs(stream, l->flush);
-	if (r) {
-		Py_DECREF(r);
-		return 0;
-	}
-	if (PyErr_ExceptionMatches(PyExc_AttributeError) || PyErr_ExceptionMatches(PyExc_OSError) ||
-	    PyErr_ExceptionMatches(PyExc_ValueError)) {
-		PyErr_Clear();
-		return 0;
-	}
-	return -1;
+	return core_flush_stream(PySys_GetObject(name) /* borrowed */, l->flush);
 }
 
 int core_labels_end(core_labels *l)

@@ -45,9 +45,28 @@ void frames_release(frames_view *fv)
 	memset(fv, 0, sizeof(*fv));
 }
 
+int core_flush_stream(PyObject *stream, PyObject *name)
+{
+	if (!stream || stream == Py_None)
+		return 0;
+	PyObject *r = PyObject_CallMethodNoArgs(stream, name);
+	if (r) {
+		Py_DECREF(r);
+		return 0;
+	}
+	if (PyErr_ExceptionMatches(PyExc_AttributeError) || PyErr_ExceptionMatches(PyExc_OSError) ||
+	    PyErr_ExceptionMatches(PyExc_ValueError)) {
+		PyErr_Clear();
+		return 0;
+	}
+	return -1;
+}
+
 static int core_exec(PyObject *module)
 {
 	core_state *st = PyModule_GetState(module);
+	if (!(st->flush_name = PyUnicode_InternFromString("flush")))
+		return -1;
 	st->error = PyErr_NewExceptionWithDoc("pmp._core.Error", "A failure of the pmp runtime.",
 					      PyExc_RuntimeError, NULL);
 	if (!st->error || PyModule_AddObjectRef(module, "Error", st->error) < 0)
@@ -92,6 +111,7 @@ static int core_clear(PyObject *module)
 	Py_CLEAR(st->message_type);
 	Py_CLEAR(st->frame_type);
 	Py_CLEAR(st->error);
+	Py_CLEAR(st->flush_name);
 	core_clear_settle(st);
 	return 0;
 }
@@ -114,6 +134,13 @@ static PyObject *core_line_buffer_stdout(PyObject *module, PyObject *unused)
 	Py_RETURN_NONE;
 }
 
+static PyObject *core_flush(PyObject *module, PyObject *stream)
+{
+	if (core_flush_stream(stream, ((core_state *)PyModule_GetState(module))->flush_name) < 0)
+		return NULL;
+	Py_RETURN_NONE;
+}
+
 /* C's exit() without Python's teardown: C's stdio is flushed and C's atexit functions
  * and destructors run, as at the end of any process (see pmp.worker's _exit). */
 static PyObject *core_exit(PyObject *module, PyObject *arg)
@@ -128,6 +155,9 @@ static PyObject *core_exit(PyObject *module, PyObject *arg)
 
 static PyMethodDef core_methods[] = {
 	{"line_buffer_stdout", core_line_buffer_stdout, METH_NOARGS, "Make C's stdout line-buffered."},
+	{"flush", core_flush, METH_O,
+	 "flush(stream): stream.flush(), unless the stream is None, has no flush() (a task replaced it) or is "
+	 "closed: the worker's own flushes never fail over a stream a task changed."},
 	{"exit", core_exit, METH_O, "exit(code): end the process through C's exit(), without Python's teardown."},
 	{NULL, NULL, 0, NULL},
 };

@@ -23,6 +23,8 @@ import os
 import select
 import sys
 
+from . import _core
+
 _HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_output_helper")
 # The shared slots (pybind/output_helper/slots.h): the running task (-1: none); whether
 # the helper holds unwritten output.
@@ -32,7 +34,7 @@ _TASK, _BUSY = 0, 1
 class Labeller:
     def __init__(self, name):
         for stream in (sys.stdout, sys.stderr):
-            _flush(stream)
+            _core.flush(stream)
         opened = []  # closed again if the helper does not start
 
         def new(fd):
@@ -94,8 +96,8 @@ class Labeller:
         under its label before its result does; what comes until the next task is the
         worker's own. Also called after output outside tasks (start-up, init function),
         so that the next task's label does not take it."""
-        _flush(sys.stdout)
-        _flush(sys.stderr)
+        _core.flush(sys.stdout)
+        _core.flush(sys.stderr)
         if self._pending.poll(0) or self._slots[_BUSY]:
             self._sync()
         self._slots[_TASK] = -1
@@ -140,13 +142,6 @@ class Labeller:
               f"longer labelled", file=sys.stderr, flush=True)
 
 
-def _flush(stream):
-    try:
-        stream.flush()
-    except (AttributeError, OSError, ValueError):
-        pass  # replaced by the task, or closed: nothing of ours to flush
-
-
 def _write(fd, data):
     while data:
         try:
@@ -166,7 +161,6 @@ def _dup_above(fd, lowest):
 def _line_buffer_c_stdout():
     """C's stdout (printf in an extension) is block-buffered on a pipe: make it line-buffered,
     so C output shows up in order with Python's."""
-    from . import _core
     try:
         _core.line_buffer_stdout()
     except OSError:

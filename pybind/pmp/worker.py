@@ -257,10 +257,7 @@ def _exit(code):
     import atexit
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
-        try:
-            stream.flush()
-        except (AttributeError, OSError, ValueError):
-            pass  # replaced by a task, or closed
+        _core.flush(stream)  # unless a task replaced or closed it
     _core.exit(code)
 
 

@@ -4,6 +4,8 @@ label_output=False. The controller runs as a subprocess so that its real stdout 
 stderr (which the workers inherit) are captured."""
 import re
 
+import pytest
+
 from _pmp_testing import run_controller
 
 LABEL = re.compile(r"^\[worker (\d+)(?: rank (\d+))?(?:, task (\d+))?\] (.*)$")
@@ -179,3 +181,37 @@ def test_output_goes_on_unlabelled_when_the_helper_is_killed(tmp_path):
     assert proc.stdout.splitlines() == ["[worker 0, task 1] before", "after", "and after"], proc.stdout
     gone = [line for line in proc.stderr.splitlines() if "output helper" in line]
     assert len(gone) == 1 and gone[0].startswith("pmp: the output helper of this worker (pid "), proc.stderr
+
+
+@pytest.mark.parametrize("block_allocation", [True, False])
+def test_a_task_may_close_or_replace_its_streams(tmp_path, block_allocation):
+    """The worker flushes Python's streams after each task and at its end: a stream the
+    task closed (ValueError), replaced by something without flush() (AttributeError) or
+    set to None is skipped, and the task's result still arrives. A per-task worker ends
+    (pmp.worker's _exit) without a traceback, and the executor stays usable."""
+    proc = run_controller(tmp_path, f"""
+    import sys
+    import pmp
+
+    def close_stdout():
+        print("before close")
+        sys.stdout.close()
+        return "closed"
+
+    def replace_stderr():
+        sys.stderr = object()
+        return "replaced"
+
+    def none_stdout():
+        sys.stdout = None
+        return "none"
+
+    with pmp.Executor(max_workers=1, block_allocation={block_allocation}, backend="local") as exe:
+        for fn in (close_stdout, replace_stderr, none_stdout):
+            print(exe.submit(fn).result(timeout=60), flush=True)
+    with pmp.Executor(max_workers=1, block_allocation={block_allocation}, backend="local") as exe:
+        print(exe.submit(pow, 2, 5).result(timeout=60), flush=True)
+    """)
+    assert [line for line in proc.stdout.splitlines() if "] " not in line] == ["closed", "replaced", "none", "32"]
+    assert "[worker 0, task 1] before close" in proc.stdout.splitlines()
+    assert proc.stderr == "", proc.stderr
