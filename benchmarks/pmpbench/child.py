@@ -48,6 +48,9 @@ def run_peer(spec):
     try:
         with peers.open_executor(peer, spec["workers"], spec["backend"]) as ex:
             measure("roundtrip", peer, workloads.round_trip, ex, s["roundtrips"])
+            if peer == "pmp":  # the target's ratio: taken in turns with its floor
+                measure("roundtrip-paired", peer, floors.paired_round_trip, ex,
+                        "tcp" if spec["backend"] == "slurm" else "ipc", s["paired_chunk"], s["paired_chunks"])
             measure("noop", peer, workloads.noop_throughput, ex, s["noop_tasks"])
             measure("map", peer, workloads.map_throughput, ex, s["map_items"], s["map_chunksize"],
                     native_chunks=peer != "dask")

@@ -5,6 +5,8 @@
 FULL = {
     "noop_tasks": 20_000,
     "roundtrips": 2_000,
+    "paired_chunk": 200,  # (2) in turns with its floor: round trips a chunk
+    "paired_chunks": 10,
     "map_items": 100_000,
     "map_chunksize": 1_000,
     "array_mbytes": 256,
@@ -23,6 +25,8 @@ QUICK = dict(
     FULL,
     noop_tasks=2_000,
     roundtrips=300,
+    paired_chunk=100,
+    paired_chunks=4,
     array_mbytes=64,
     array_reps=2,
     startup_reps=2,

@@ -51,6 +51,47 @@ def zmq_round_trip(transport, n, warmup=50, io_thread=False):
     return dict(workloads.latency_metrics(latencies), transport=transport, io_thread=io_thread)
 
 
+def paired_round_trip(executor, transport, chunk, chunks, warmup=50):
+    """(2) and its floor in turns: `chunk` round trips of the executor, then `chunk` of
+    the pyzmq+pickle ping-pong (its worker a process of this one, over `transport`), and
+    so on `chunks` times, each pair in the other order from the last. This machine's
+    speed moves by a third within seconds, so that two sessions minutes apart compare
+    two different machines; chunks taken in turns see the same one.
+    Returns the medians of the chunks' p50s, pmp's and the floor's, and the paired
+    ratios (each pmp chunk over the floor chunk beside it)."""
+    import zmq
+    context = zmq.Context()
+    try:
+        with ping_pong_worker(context, transport) as (router, identity):
+            def ping_pong():
+                return _ping(lambda m: router.send_multipart([identity, m]), lambda: router.recv_multipart()[1])
+
+            def submit():
+                t0 = time.perf_counter()
+                executor.submit(tasks.noop).result(timeout=workloads.RESULT_TIMEOUT)
+                return time.perf_counter() - t0
+
+            def p50(one):
+                return statistics.median(one() for _ in range(chunk)) * 1e6
+
+            for _ in range(warmup):
+                ping_pong()
+                submit()
+            mine, floor = [], []
+            for i in range(chunks):
+                if i % 2:
+                    floor.append(p50(ping_pong))
+                    mine.append(p50(submit))
+                else:
+                    mine.append(p50(submit))
+                    floor.append(p50(ping_pong))
+    finally:
+        context.term()
+    return {"n": chunk * chunks, "chunk": chunk, "transport": transport,
+            "p50_us": statistics.median(mine), "floor_p50_us": statistics.median(floor),
+            "chunk_ratios": [round(m / f, 3) for m, f in zip(mine, floor)]}
+
+
 @contextlib.contextmanager
 def ping_pong_worker(context, transport="ipc"):
     """A ROUTER of context and a zmq_worker process connected to it, after its hello:
