@@ -141,6 +141,12 @@ def run_floor_import(spec):
     if spec["backend"] == "slurm":
         argv = floors.srun(*argv)
     measure("startup", "floor-import", floors.launch_time, argv, spec["sizes"]["floor_steps"])
+    # What any worker of pmp's runtime imports before it can connect: pmp._core, which
+    # loads libzmq and the libraries it links.
+    worker_argv = [sys.executable, "-c", "import pmp.worker"]
+    if spec["backend"] == "slurm":
+        worker_argv = floors.srun(*worker_argv)
+    measure("startup", "floor-import-worker", floors.launch_time, worker_argv, spec["sizes"]["floor_steps"])
     if spec["backend"] == "slurm":
         # pmp's Slurm backend starts all its worker steps at once (the local backend, no
         # more than this machine's cores): the first of them, beside the others
