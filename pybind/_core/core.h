@@ -58,9 +58,9 @@ typedef struct {
 	Py_buffer slots; /* the int64 slots shared with the output helper; slots.obj: labels are on */
 	int pending_fd;  /* epoll: the pipes hold unread output, or the helper died */
 	PyObject *sync;  /* Labeller._sync */
-	PyObject *flush; /* "flush", interned */
+	PyObject *flush; /* st->flush_name, borrowed: the module outlives a serve() */
 } core_labels;
-int core_labels_open(PyObject *state, core_labels *l);
+int core_labels_open(core_state *st, PyObject *state, core_labels *l);
 void core_labels_begin(core_labels *l, uint64_t task);
 int core_labels_end(core_labels *l); /* -1 with an exception set */
 void core_labels_close(core_labels *l);

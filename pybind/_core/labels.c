@@ -12,7 +12,7 @@
 #include "core.h"
 #include "slots.h"
 
-int core_labels_open(PyObject *state, core_labels *l)
+int core_labels_open(core_state *st, PyObject *state, core_labels *l)
 {
 	memset(l, 0, sizeof(*l));
 	l->pending_fd = -1;
@@ -28,10 +28,7 @@ int core_labels_open(PyObject *state, core_labels *l)
 		core_labels_close(l);
 		return -1;
 	}
-	if (!(l->flush = PyUnicode_InternFromString("flush"))) {
-		core_labels_close(l);
-		return -1;
-	}
+	l->flush = st->flush_name;
 	l->sync = Py_NewRef(sync);
 	return 0;
 }
@@ -39,7 +36,6 @@ int core_labels_open(PyObject *state, core_labels *l)
 void core_labels_close(core_labels *l)
 {
 	PyBuffer_Release(&l->slots); /* nothing when labels are off: slots.obj is NULL */
-	Py_CLEAR(l->flush);
 	Py_CLEAR(l->sync);
 	memset(l, 0, sizeof(*l));
 	l->pending_fd = -1;

@@ -165,7 +165,7 @@ static PyObject *worker_serve(WorkerObject *self, PyObject *args)
 	core_labels labels;
 
 	if (!PyArg_ParseTuple(args, "OO|O:serve", &run, &init, &label_state) || check_open(self) < 0 ||
-	    core_labels_open(label_state, &labels) < 0)
+	    core_labels_open(st, label_state, &labels) < 0)
 		return NULL;
 	for (;;) {
 		pmp_request req;
