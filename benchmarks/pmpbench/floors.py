@@ -67,9 +67,7 @@ def paired_round_trip(executor, transport, chunk, chunks, warmup=50):
                 return _ping(lambda m: router.send_multipart([identity, m]), lambda: router.recv_multipart()[1])
 
             def submit():
-                t0 = time.perf_counter()
-                executor.submit(tasks.noop).result(timeout=workloads.RESULT_TIMEOUT)
-                return time.perf_counter() - t0
+                return workloads.one_round_trip(executor)
 
             def p50(one):
                 return statistics.median(one() for _ in range(chunk)) * 1e6

@@ -25,14 +25,15 @@ def noop_throughput(executor, n):
 
 def round_trip(executor, n, warmup=20):
     """(2): one task at a time, submit to result."""
-    for _ in range(warmup):
-        executor.submit(tasks.noop).result(timeout=RESULT_TIMEOUT)
-    latencies = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        executor.submit(tasks.noop).result(timeout=RESULT_TIMEOUT)
-        latencies.append(time.perf_counter() - t0)
+    latencies = [one_round_trip(executor) for _ in range(warmup + n)][warmup:]
     return latency_metrics(latencies)
+
+
+def one_round_trip(executor):
+    """Seconds from submitting a no-op task to its result."""
+    t0 = time.perf_counter()
+    executor.submit(tasks.noop).result(timeout=RESULT_TIMEOUT)
+    return time.perf_counter() - t0
 
 
 def latency_metrics(seconds):
