@@ -57,8 +57,9 @@ def paired_round_trip(executor, transport, chunk, chunks, warmup=50):
     so on `chunks` times, each pair in the other order from the last. This machine's
     speed moves by a third within seconds, so that two sessions minutes apart compare
     two different machines; chunks taken in turns see the same one.
-    Returns the medians of the chunks' p50s, pmp's and the floor's, and the paired
-    ratios (each pmp chunk over the floor chunk beside it)."""
+    Returns the medians of the chunks' p50s, pmp's and the floor's, the paired ratios
+    (each pmp chunk over the floor chunk beside it) and their median, the target's ratio:
+    the medians of the two sides taken apart would throw the pairing away."""
     import zmq
     context = zmq.Context()
     try:
@@ -85,9 +86,10 @@ def paired_round_trip(executor, transport, chunk, chunks, warmup=50):
                     floor.append(p50(ping_pong))
     finally:
         context.term()
+    ratios = [m / f for m, f in zip(mine, floor)]
     return {"n": chunk * chunks, "chunk": chunk, "transport": transport,
             "p50_us": statistics.median(mine), "floor_p50_us": statistics.median(floor),
-            "chunk_ratios": [round(m / f, 3) for m, f in zip(mine, floor)]}
+            "ratio": statistics.median(ratios), "chunk_ratios": [round(r, 3) for r in ratios]}
 
 
 @contextlib.contextmanager
