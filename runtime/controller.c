@@ -24,6 +24,7 @@
 #include <zmq.h>
 
 #include "errors.h"
+#include "forkserver.h"
 #include "msg.h"
 #include "pmp.h"
 #include "process.h"
@@ -74,6 +75,7 @@ struct pmp_controller {
 
 	/* the runner only */
 	struct pmp_worker_table workers;
+	struct pmp_forkserver *forkservers; /* of the forked specs used so far */
 	int used_cores;
 	int start_failures;
 	bool shutdown_sent;
@@ -220,6 +222,33 @@ static void start_failed(pmp_controller *c, const char *why)
 	}
 }
 
+/* Starts worker w's process: forked by its spec's fork server when the spec is forked
+ * and the server works (started at the spec's first worker), else spawned. */
+static int start_process(pmp_controller *c, pmp_spec *spec, struct pmp_wk *w, char *err, size_t errlen)
+{
+	if (spec->forked) {
+		struct pmp_forkserver *fs = c->forkservers;
+		while (fs && fs->spec != spec)
+			fs = fs->next;
+		if (!fs && (fs = pmp_forkserver_start(spec, c->endpoint, c->keys.env))) {
+			fs->next = c->forkservers;
+			c->forkservers = fs;
+		}
+		if (fs && pmp_forkserver_fork(fs, w->id, &w->pid, &w->pidfd) == 0)
+			return 0;
+	}
+	return pmp_spawn(spec, c->endpoint, c->keys.env, w->id, &w->pid, &w->pidfd, err, errlen);
+}
+
+static void stop_forkservers(pmp_controller *c)
+{
+	while (c->forkservers) {
+		struct pmp_forkserver *fs = c->forkservers;
+		c->forkservers = fs->next;
+		pmp_forkserver_free(fs);
+	}
+}
+
 /* Starts a worker of spec; NULL when the controller gave up on starting workers. A
  * failed start is retried at once: nothing else would wake the I/O thread to retry it
  * (its tasks would wait forever), and each failure counts, so max_start_failures in a
@@ -233,7 +262,7 @@ static struct pmp_wk *start_worker(pmp_controller *c, pmp_spec *spec, bool per_t
 			start_failed(c, "pmp: out of memory starting a worker");
 			continue;
 		}
-		if (pmp_spawn(spec, c->endpoint, c->keys.env, w->id, &w->pid, &w->pidfd, err, sizeof(err)) < 0) {
+		if (start_process(c, spec, w, err, sizeof(err)) < 0) {
 			pmp_workers_remove(&c->workers, w->id);
 			start_failed(c, err);
 			continue;
@@ -890,8 +919,10 @@ static void *io_main(void *arg)
 		bool done = shutdown_turn(c);
 		pthread_mutex_unlock(&c->lock);
 		flush_events(c);
-		if (done)
+		if (done) {
+			stop_forkservers(c); /* the workers are gone: their servers go too */
 			break;
+		}
 		pthread_mutex_lock(&c->lock);
 		/* A thread waits for its result: it runs the turns from here, the events of
 		 * this one delivered (the next caller's wait would not see them otherwise). */
@@ -1346,6 +1377,7 @@ void pmp_controller_free(pmp_controller *c)
 			free_task(t);
 	}
 	pmp_workers_free(&c->workers);
+	stop_forkservers(c);
 	while (c->spawns) {
 		struct spawn_request *r = c->spawns;
 		c->spawns = r->next;

@@ -115,8 +115,9 @@ static bool is_var(const char *entry, const char *name)
 	return !strncmp(entry, name, n) && entry[n] == '=';
 }
 
-/* A worker's environment: spec's without any PMP_ENDPOINT, PMP_WORKER_ID or PMP_SECRET
- * (borrowed strings), plus this worker's own (owned). */
+/* A worker's environment: spec's without any PMP_ENDPOINT, PMP_WORKER_ID, PMP_SECRET or
+ * PMP_FORK_FD (borrowed strings), plus this worker's own (owned): PMP_WORKER_ID, or for a
+ * fork server (id < 0) PMP_FORK_FD instead. */
 struct worker_env {
 	char **env;
 	char *owned[3];
@@ -140,11 +141,12 @@ static int worker_env(const pmp_spec *s, const char *endpoint, const char *secre
 		return -1;
 	for (size_t i = 0; i < n; i++)
 		if (!is_var(s->envp[i], "PMP_ENDPOINT") && !is_var(s->envp[i], "PMP_WORKER_ID") &&
-		    !is_var(s->envp[i], "PMP_SECRET"))
+		    !is_var(s->envp[i], "PMP_SECRET") && !is_var(s->envp[i], "PMP_FORK_FD"))
 			e->env[k++] = s->envp[i];
 	if (asprintf(&e->owned[0], "PMP_ENDPOINT=%s", endpoint) < 0)
 		e->owned[0] = NULL;
-	if (asprintf(&e->owned[1], "PMP_WORKER_ID=%d", id) < 0)
+	if ((id >= 0 ? asprintf(&e->owned[1], "PMP_WORKER_ID=%d", id)
+		     : asprintf(&e->owned[1], "PMP_FORK_FD=%d", PMP_FORK_FD)) < 0)
 		e->owned[1] = NULL;
 	if (secret && asprintf(&e->owned[2], "PMP_SECRET=%s", secret) < 0)
 		e->owned[2] = NULL;
@@ -158,8 +160,9 @@ static int worker_env(const pmp_spec *s, const char *endpoint, const char *secre
 	return 0;
 }
 
-int pmp_spawn(const pmp_spec *s, const char *endpoint, const char *secret, int32_t id, pid_t *pid,
-	      int *pidfd, char *err, size_t errlen)
+/* pmp_spawn, or with fork_fd >= 0 a fork server (id -1) with fork_fd as PMP_FORK_FD. */
+static int spawn(const pmp_spec *s, const char *endpoint, const char *secret, int32_t id, int fork_fd,
+		 pid_t *pid, int *pidfd, char *err, size_t errlen)
 {
 	char **argv = NULL;
 	struct worker_env env = {0};
@@ -183,6 +186,8 @@ int pmp_spawn(const pmp_spec *s, const char *endpoint, const char *secret, int32
 	posix_spawn_file_actions_init(&fa);
 	posix_spawnattr_init(&attr);
 	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+	if (fork_fd >= 0) /* fork_fd is not PMP_FORK_FD (see pmp_forkserver_start): dup2 clears CLOEXEC */
+		posix_spawn_file_actions_adddup2(&fa, fork_fd, PMP_FORK_FD);
 	if (s->cwd)
 		posix_spawn_file_actions_addchdir_np(&fa, s->cwd);
 	/* Its own process group: a Ctrl-C meant for the controller must not kill workers
@@ -221,6 +226,18 @@ out:
 	return rc;
 }
 
+int pmp_spawn(const pmp_spec *s, const char *endpoint, const char *secret, int32_t id, pid_t *pid,
+	      int *pidfd, char *err, size_t errlen)
+{
+	return spawn(s, endpoint, secret, id, -1, pid, pidfd, err, errlen);
+}
+
+int pmp_spawn_forkserver(const pmp_spec *s, const char *endpoint, const char *secret, int fd, pid_t *pid,
+			 int *pidfd, char *err, size_t errlen)
+{
+	return spawn(s, endpoint, secret, -1, fd, pid, pidfd, err, errlen);
+}
+
 void pmp_describe_exit(int wstatus, char *buf, size_t len)
 {
 	if (WIFSIGNALED(wstatus)) {
@@ -236,4 +253,10 @@ void pmp_describe_exit(int wstatus, char *buf, size_t len)
 	} else {
 		snprintf(buf, len, "ended (wait status %#x)", wstatus);
 	}
+}
+
+void pmp_spec_set_forked(pmp_spec *s, bool forked)
+{
+	if (s)
+		s->forked = forked;
 }

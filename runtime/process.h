@@ -2,6 +2,7 @@
 #ifndef PMP_PROCESS_H
 #define PMP_PROCESS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -14,7 +15,11 @@ struct pmp_spec {
 	char **envp;  /* NULL-terminated */
 	char *cwd;    /* NULL: inherit */
 	int cores;
+	bool forked;  /* workers forked by a fork server (see forkserver.h) */
 };
+
+/* The descriptor a fork server reads its requests on (its PMP_FORK_FD). */
+#define PMP_FORK_FD 3
 
 pmp_spec *pmp_spec_ref(pmp_spec *s);
 
@@ -26,6 +31,11 @@ char *pmp_substitute(const char *tmpl, const char *endpoint, int32_t id);
  * line. Fills pid and a pidfd that becomes readable when it exits. 0, or -1 with err. */
 int pmp_spawn(const pmp_spec *s, const char *endpoint, const char *secret, int32_t id, pid_t *pid,
 	      int *pidfd, char *err, size_t errlen);
+
+/* Starts a fork server of spec: as pmp_spawn, with PMP_FORK_FD (fd, moved to descriptor
+ * PMP_FORK_FD) instead of PMP_WORKER_ID. */
+int pmp_spawn_forkserver(const pmp_spec *s, const char *endpoint, const char *secret, int fd, pid_t *pid,
+			 int *pidfd, char *err, size_t errlen);
 
 /* "exited with status 1", "was killed by signal 9 (SIGKILL)". */
 void pmp_describe_exit(int wstatus, char *buf, size_t len);

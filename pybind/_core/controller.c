@@ -102,13 +102,13 @@ fail:
 
 static PyObject *controller_spec(ControllerObject *self, PyObject *args, PyObject *kw)
 {
-	static char *names[] = {"argv", "env", "cwd", "cores", NULL};
+	static char *names[] = {"argv", "env", "cwd", "cores", "forked", NULL};
 	PyObject *argv_o, *env_o, *cwd_o = Py_None, *keep_a = NULL, *keep_e = NULL, *cwd_b = NULL;
-	int cores = 1;
+	int cores = 1, forked = 0;
 	char err[PMP_ERR_MAX];
 	core_state *st = core_state_of(Py_TYPE(self));
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|Oi:spec", names, &argv_o, &env_o, &cwd_o, &cores))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|Oip:spec", names, &argv_o, &env_o, &cwd_o, &cores, &forked))
 		return NULL;
 	char **argv = strv_from(argv_o, &keep_a);
 	char **env = argv ? strv_from(env_o, &keep_e) : NULL;
@@ -128,6 +128,7 @@ static PyObject *controller_spec(ControllerObject *self, PyObject *args, PyObjec
 		pmp_spec_unref(spec);
 		goto out;
 	}
+	pmp_spec_set_forked(spec, forked);
 	out->spec = spec;
 out:
 	PyMem_Free(argv);
@@ -664,7 +665,8 @@ static PyObject *controller_close(ControllerObject *self, PyObject *unused)
 
 static PyMethodDef controller_methods[] = {
 	{"spec", (PyCFunction)(void (*)(void))controller_spec, METH_VARARGS | METH_KEYWORDS,
-	 "spec(argv, env, cwd=None, cores=1): how to start a worker ({endpoint}, {worker_id} in argv)."},
+	 "spec(argv, env, cwd=None, cores=1, forked=False): how to start a worker ({endpoint}, {worker_id} in "
+	 "argv); forked: by a fork server of this command (pmp.worker), see pmp_spec_set_forked."},
 	{"add_workers", (PyCFunction)controller_add_workers, METH_VARARGS,
 	 "add_workers(spec, n): start n long-lived workers, replaced when they die."},
 	{"set_init", (PyCFunction)controller_set_init, METH_O, "set_init(frames): sent to each long-lived worker first."},

@@ -153,12 +153,60 @@ static PyObject *core_exit(PyObject *module, PyObject *arg)
 	exit((int)(code & 0xff));
 }
 
+/* The GIL around a fork server's forks: released while it waits for a request, held
+ * around the fork with Python's own fork handlers (what os.fork() runs). */
+static void before_fork(void *ctx)
+{
+	PyEval_RestoreThread(*(PyThreadState **)ctx);
+	PyOS_BeforeFork();
+}
+
+static void after_fork(void *ctx, int child)
+{
+	if (child)
+		PyOS_AfterFork_Child();
+	else
+		PyOS_AfterFork_Parent();
+	*(PyThreadState **)ctx = PyEval_SaveThread();
+}
+
+/* pmp.worker as a fork server (pmp_serve_forks): returns the worker id in each forked
+ * worker, None in the server once its controller is gone. */
+static PyObject *core_serve_forks(PyObject *module, PyObject *arg)
+{
+	int fd = PyObject_AsFileDescriptor(arg);
+	int32_t id = -1;
+	char err[PMP_ERR_MAX];
+	PyThreadState *ts;
+	struct pmp_fork_hooks hooks = {before_fork, after_fork, &ts};
+
+	if (fd < 0)
+		return NULL;
+	if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
+		PyErr_SetString(PyExc_RuntimeError, "pmp: a fork server runs in the main interpreter only");
+		return NULL;
+	}
+	ts = PyEval_SaveThread();
+	int rc = pmp_serve_forks(fd, &hooks, &id, err, sizeof(err));
+	PyEval_RestoreThread(ts);
+	if (rc < 0) {
+		PyErr_SetString(((core_state *)PyModule_GetState(module))->error, err);
+		return NULL;
+	}
+	if (rc == 0)
+		Py_RETURN_NONE;
+	return PyLong_FromLong(id);
+}
+
 static PyMethodDef core_methods[] = {
 	{"line_buffer_stdout", core_line_buffer_stdout, METH_NOARGS, "Make C's stdout line-buffered."},
 	{"flush", core_flush, METH_O,
 	 "flush(stream): stream.flush(), unless the stream is None, has no flush() (a task replaced it) or is "
 	 "closed: the worker's own flushes never fail over a stream a task changed."},
 	{"exit", core_exit, METH_O, "exit(code): end the process through C's exit(), without Python's teardown."},
+	{"serve_forks", core_serve_forks, METH_O,
+	 "serve_forks(fd): fork a worker for each request of the controller on fd (PMP_FORK_FD); returns its id "
+	 "in the worker, None in this fork server once the controller is gone."},
 	{NULL, NULL, 0, NULL},
 };
 

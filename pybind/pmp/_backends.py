@@ -100,12 +100,17 @@ class LocalBackend:
         return len(os.sched_getaffinity(0))
 
     def spec_args(self, res, node=None):
-        """(argv, env, cwd, cores) for Controller.spec()."""
+        """(argv, env, cwd, cores, forked) for Controller.spec(). A serial worker is forked
+        by a fork server, one `python -m pmp.worker` that has started and imported what a
+        worker needs: a fresh process without Python's start (see README, "On a
+        workstation"). PMP_FORK=0 starts each one instead."""
         env = worker_environment(res)
         argv = worker_command()
-        if res.cores > 1 or res.extra_args:  # extra arguments are mpiexec's
+        mpi = res.cores > 1 or res.extra_args  # extra arguments are mpiexec's
+        if mpi:
             argv = self._mpiexec(res, env) + argv
-        return argv, [f"{k}={v}" for k, v in env.items()], res.cwd, res.cores
+        forked = not mpi and os.environ.get("PMP_FORK", "1").strip() != "0"
+        return argv, [f"{k}={v}" for k, v in env.items()], res.cwd, res.cores, forked
 
     def _mpiexec(self, res, env):
         if self.mpiexec is None:

@@ -145,4 +145,5 @@ class SlurmBackend:
             argv.append(f"--chdir={res.cwd}")
         argv += list(res.extra_args)
         argv += _backends.worker_command()
-        return argv, [f"{k}={v}" for k, v in env.items()], res.cwd, res.cores
+        # Never forked: a worker is a step of its own, with its CPUs, binding and accounting.
+        return argv, [f"{k}={v}" for k, v in env.items()], res.cwd, res.cores, False

@@ -269,11 +269,11 @@ class Executor(concurrent.futures.Executor):
         key = (res.key(), node)
         spec = self._specs.get(key)
         if spec is None:
-            argv, env, cwd, cores = self._backend.spec_args(res, node)
+            argv, env, cwd, cores, forked = self._backend.spec_args(res, node)
             log.debug("worker command: %s", " ".join(argv))
             # What it takes from the capacity: its CPUs; one larger than all runs alone.
             cpus = min(cores * res.threads_per_core, self._max_cores * self._resources.threads_per_core)
-            spec = self._specs[key] = self._core.spec(argv, env, cwd, cpus)
+            spec = self._specs[key] = self._core.spec(argv, env, cwd, cpus, forked)
         return spec
 
     def _spec_for(self, resource_dict):

@@ -7,7 +7,11 @@ broadcasts each task; every rank runs it; the results are gathered in rank order
 list. An exception on any rank fails the task (the first failing rank's is sent).
 
 Unless PMP_LABEL_OUTPUT=0, what the worker prints is labelled `[worker W, task T] `
-(see _output.py)."""
+(see _output.py).
+
+With PMP_FORK_FD instead of PMP_WORKER_ID it is a fork server (a local backend's serial
+workers): it imports what a worker needs once, then forks each worker the controller asks
+for (pmp_serve_forks in libpmp), which goes on from there as if it had been started."""
 import os
 import sys
 
@@ -239,6 +243,17 @@ def main():
     return 0
 
 
+def _serve_forks(fd):
+    """Returns in each forked worker, its PMP_WORKER_ID set; the server ends here."""
+    if os.environ.get("PMP_LABEL_OUTPUT", "1") != "0":
+        from . import _output  # noqa: F401  what main() imports next, imported once
+    worker_id = _core.serve_forks(fd)
+    if worker_id is None:  # the controller is gone
+        _core.exit(0)
+    del os.environ["PMP_FORK_FD"]
+    os.environ["PMP_WORKER_ID"] = str(worker_id)
+
+
 def _exit(code):
     """Ends the worker as a forked multiprocessing child ends, without the interpreter's
     teardown, which frees every object one by one for memory the kernel takes back at
@@ -262,4 +277,11 @@ def _exit(code):
 
 
 if __name__ == "__main__":
+    if "PMP_FORK_FD" in os.environ:
+        try:
+            _serve_forks(int(os.environ["PMP_FORK_FD"]))
+        except (_core.Error, ValueError, OSError) as e:
+            # The controller starts its workers as usual when its fork server fails.
+            print(f"pmp: the fork server of this executor failed ({e}); workers start without it", file=sys.stderr)
+            _core.exit(1)
     _exit(main())

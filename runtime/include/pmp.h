@@ -54,6 +54,32 @@ pmp_spec *pmp_spec_new(const char *const *argv, const char *const *envp, const c
 		       int cores, char *err, size_t errlen);
 void pmp_spec_unref(pmp_spec *s); /* NULL is fine */
 
+/* Workers of s are forked rather than started: a controller starts one process of s's
+ * command as a fork server (PMP_FORK_FD in its environment instead of PMP_WORKER_ID),
+ * which calls pmp_serve_forks and forks each worker of s, already past its program's
+ * start (for Python, the interpreter's start and the worker's imports). The workers are
+ * the controller's children all the same. Should the fork server fail, workers of s are
+ * started as usual. Only for a command that serves forks (pmp.worker does); set before
+ * s is used. */
+void pmp_spec_set_forked(pmp_spec *s, bool forked);
+
+/* Run around each fork by pmp_serve_forks (either may be NULL): before() in the server,
+ * after() in the server (child 0) and in the new worker (child 1). */
+struct pmp_fork_hooks {
+	void (*before)(void *ctx);
+	void (*after)(void *ctx, int child);
+	void *ctx;
+};
+
+/* A fork server's loop, on the descriptor named by its PMP_FORK_FD: each request of the
+ * controller forks a worker, a child of the controller (CLONE_PARENT) in a process group
+ * of its own. Returns 1 in that worker, with *worker_id its id (for PMP_WORKER_ID) and
+ * fd closed; 0 in the server once the controller is gone; -1 with err on an error. The
+ * server must have one thread; while it serves, its name (/proc/PID/comm, what ps shows)
+ * is PMP_FORK_SERVER_NAME. */
+#define PMP_FORK_SERVER_NAME "pmp-forkserver"
+int pmp_serve_forks(int fd, const struct pmp_fork_hooks *hooks, int32_t *worker_id, char *err, size_t errlen);
+
 enum pmp_status {
 	PMP_OK = 0,    /* the payload is the task's result */
 	PMP_ERROR = 1, /* the payload is the task's exception */

@@ -75,9 +75,24 @@ def is_mpiexec(argv):
     return bool(argv) and os.path.basename(argv[0]) in ("mpiexec", "mpirun", "orterun", "prterun")
 
 
+def is_fork_server(pid):
+    """A local executor's fork server (see pmp_serve_forks), which names itself so."""
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip() == "pmp-forkserver"
+    except OSError:
+        return False
+
+
 def pmp_worker_children():
-    """{pid: argv} of this process's children that are pmp workers (serial or mpiexec)."""
-    return {pid: argv for pid, argv in child_processes().items() if "pmp.worker" in argv}
+    """{pid: argv} of this process's children that are pmp workers (serial or mpiexec),
+    not fork servers."""
+    return {pid: argv for pid, argv in child_processes().items() if "pmp.worker" in argv and not is_fork_server(pid)}
+
+
+def pmp_fork_servers():
+    """{pid: argv} of this process's children that are fork servers."""
+    return {pid: argv for pid, argv in child_processes().items() if "pmp.worker" in argv and is_fork_server(pid)}
 
 
 # ---------------------------------------------------------------- a gate for tasks

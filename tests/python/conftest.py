@@ -36,7 +36,7 @@ if HERE not in sys.path:
 ISOLATED_VARS = ("PMP_WORKERS", "PMP_CORES_PER_WORKER", "PMP_THREADS_PER_CORE", "PMP_GPUS_PER_WORKER",
                  "PMP_OVERSUBSCRIBE", "PMP_STATIC", "PMP_ROLE", "PMP_MAIN", "PMP_ENDPOINT", "PMP_WORKER_ID",
                  "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
-                 "NUMEXPR_NUM_THREADS", "PMP_LOG_LEVEL", "PMP_LABEL_OUTPUT")
+                 "NUMEXPR_NUM_THREADS", "PMP_LOG_LEVEL", "PMP_LABEL_OUTPUT", "PMP_FORK", "PMP_FORK_FD")
 
 
 def _import_core():
@@ -81,8 +81,11 @@ def _clean_environment(monkeypatch):
 @pytest.fixture(autouse=True)
 def _no_leaked_workers():
     """Every test shuts its executors down: no pmp worker it started may outlive it."""
-    from _pmp_testing import pmp_worker_children
-    before = set(pmp_worker_children())
+    from _pmp_testing import pmp_fork_servers, pmp_worker_children
+
+    def ours():
+        return {**pmp_worker_children(), **pmp_fork_servers()}
+    before = set(ours())
     yield
-    leaked = {pid: argv for pid, argv in pmp_worker_children().items() if pid not in before}
-    assert not leaked, f"pmp worker processes outlived the test's executors: {leaked}"
+    leaked = {pid: argv for pid, argv in ours().items() if pid not in before}
+    assert not leaked, f"pmp worker processes (or fork servers) outlived the test's executors: {leaked}"

@@ -22,9 +22,10 @@ def test_local_workers_start_one_after_another_beyond_the_limit(tmp_path, monkey
     spec_args = _backends.LocalBackend.spec_args
 
     def locked_start(self, res, node=None):
-        argv, env, cwd, cores = spec_args(self, res, node)
+        argv, env, cwd, cores, _ = spec_args(self, res, node)
         assert argv[1:] == ["-m", "pmp.worker"]
-        return ["/bin/sh", "-c", _LOCKED_START, argv[0]], env + [f"PMP_TEST_DIR={tmp_path}"], cwd, cores
+        # started, not forked: each worker a Python start of its own, as the test needs
+        return ["/bin/sh", "-c", _LOCKED_START, argv[0]], env + [f"PMP_TEST_DIR={tmp_path}"], cwd, cores, False
 
     monkeypatch.setattr(_backends.LocalBackend, "spec_args", locked_start)
     monkeypatch.setattr(_backends.LocalBackend, "max_starting", lambda self: 1)

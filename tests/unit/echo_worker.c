@@ -6,8 +6,12 @@
  *   "exit"       _exit(3) mid-task
  *   "sleep"      answer after 1 s
  *   "error"      answer "boom" with status PMP_ERROR
+ *   "whoami"     answer "PID PPID HOW", HOW "forked" or "started"
  * Optional arguments: the worker id and the endpoint it expects in its environment (to
- * check "{worker_id}" and "{endpoint}" substitution); it exits with 9 when they differ. */
+ * check "{worker_id}" and "{endpoint}" substitution); it exits with 9 when they differ.
+ * With PMP_FORK_FD it is a fork server (pmp_serve_forks), whose forked workers skip the
+ * argument check (their arguments are the server's); ECHO_FORK_FAIL makes it exit at once. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +50,8 @@ static int keep_init(pmp_msg *m)
 	return 0;
 }
 
+static bool forked;
+
 static int answer(pmp_worker *w, pmp_request *req, char *err, size_t errlen)
 {
 	size_t n = pmp_msg_count(req->msg);
@@ -65,6 +71,12 @@ static int answer(pmp_worker *w, pmp_request *req, char *err, size_t errlen)
 	}
 	if (n && is(first, "sleep"))
 		sleep(1);
+	if (n && is(first, "whoami")) {
+		char me[64];
+		snprintf(me, sizeof(me), "%d %d %s", (int)getpid(), (int)getppid(), forked ? "forked" : "started");
+		pmp_frame f = {me, strlen(me)};
+		return pmp_worker_send(w, req->task, PMP_OK, &f, 1, err, errlen);
+	}
 
 	pmp_frame *out = calloc(n ? n : 1, sizeof(*out));
 	char **bufs = calloc(n ? n : 1, sizeof(*bufs));
@@ -101,8 +113,24 @@ int main(int argc, char **argv)
 
 	setrlimit(RLIMIT_CORE, &no_core); /* "crash" is on purpose: no core files */
 
-	if ((argc > 1 && (!id || strcmp(argv[1], id) != 0)) ||
-	    (argc > 2 && (!endpoint || strcmp(argv[2], endpoint) != 0))) {
+	if (getenv("PMP_FORK_FD")) {
+		int32_t wid;
+		char wbuf[16];
+		if (getenv("ECHO_FORK_FAIL"))
+			return 1;
+		int rc = pmp_serve_forks(atoi(getenv("PMP_FORK_FD")), NULL, &wid, err, sizeof(err));
+		if (rc <= 0) {
+			if (rc < 0)
+				fprintf(stderr, "echo_worker: %s\n", err);
+			return rc < 0;
+		}
+		snprintf(wbuf, sizeof(wbuf), "%d", (int)wid);
+		setenv("PMP_WORKER_ID", wbuf, 1);
+		unsetenv("PMP_FORK_FD");
+		forked = true;
+	}
+	if (!forked && ((argc > 1 && (!id || strcmp(argv[1], id) != 0)) ||
+	    (argc > 2 && (!endpoint || strcmp(argv[2], endpoint) != 0)))) {
 		fprintf(stderr, "echo_worker: arguments do not match PMP_WORKER_ID/PMP_ENDPOINT\n");
 		return 9;
 	}

@@ -975,6 +975,78 @@ static void test_per_task_many(void **st)
 	rec_free(&r);
 }
 
+/* A forked spec's workers are forked by one fork server of its command, and are this
+ * process's children all the same: their results, their exit statuses (a crash's
+ * signal too) and their reaping are a started worker's. */
+static void test_forked_workers(void **st)
+{
+	(void)st;
+	struct recorder r;
+	rec_init(&r);
+	pmp_controller *c = start(&r, NULL, 0, 0);
+	pmp_spec *spec = echo_spec(1);
+	pmp_spec_set_forked(spec, true);
+	pmp_controller_set_capacity(c, 2);
+	for (uint64_t t = 1; t <= 4; t++)
+		submit(c, t, spec, "whoami");
+	submit(c, 5, spec, "crash");
+	wait_count(&r, ANY_TASK_EVENT, 5, "every result");
+	int pids[4];
+	for (uint64_t t = 1; t <= 4; t++) {
+		struct rec x = task_event(&r, t);
+		int ppid = 0;
+		char how[16] = "";
+		assert_int_equal(x.kind, PMP_EVENT_RESULT);
+		assert_int_equal(sscanf(x.payload, "%d %d %15s", &pids[t - 1], &ppid, how), 3);
+		assert_int_equal(ppid, getpid());
+		assert_string_equal(how, "forked");
+		for (uint64_t u = 1; u < t; u++)
+			assert_int_not_equal(pids[u - 1], pids[t - 1]); /* a fresh process per task */
+	}
+	struct rec x = task_event(&r, 5);
+	assert_int_equal(x.kind, PMP_EVENT_TASK_LOST);
+	assert_contains(x.text, "SIGABRT");
+	finish(c); /* no process left: the fork server was reaped too */
+	pmp_spec_unref(spec);
+	rec_free(&r);
+}
+
+/* A fork server that fails (here: exits at once) leaves its spec's workers started as
+ * usual; nothing waits or fails for it. */
+static void test_forked_workers_without_their_server(void **st)
+{
+	(void)st;
+	struct recorder r;
+	rec_init(&r);
+	size_t n = 0;
+	while (environ[n])
+		n++;
+	const char **env = calloc(n + 2, sizeof(*env));
+	assert_non_null(env);
+	memcpy(env, environ, n * sizeof(*env));
+	env[n] = "ECHO_FORK_FAIL=1";
+	const char *argv[] = {ECHO_WORKER, "{worker_id}", "{endpoint}", NULL};
+	char err[PMP_ERR_MAX] = "";
+	pmp_spec *spec = pmp_spec_new(argv, env, NULL, 1, err, sizeof(err));
+	free(env);
+	if (!spec)
+		fail_msg("pmp_spec_new: %s", err);
+	pmp_spec_set_forked(spec, true);
+	pmp_controller *c = start(&r, NULL, 0, 0);
+	add_workers(c, spec, 1);
+	submit(c, 1, spec, "whoami");
+	submit(c, 2, NULL, "whoami");
+	wait_count(&r, ANY_TASK_EVENT, 2, "both results");
+	for (uint64_t t = 1; t <= 2; t++) {
+		struct rec y = task_event(&r, t);
+		assert_int_equal(y.kind, PMP_EVENT_RESULT);
+		assert_contains(y.payload, " started");
+	}
+	finish(c);
+	pmp_spec_unref(spec);
+	rec_free(&r);
+}
+
 static void test_per_task_worker_crash(void **st)
 {
 	(void)st;
@@ -1506,6 +1578,8 @@ int main(void)
 		cmocka_unit_test(test_per_task_capacity_is_used_and_respected),
 		cmocka_unit_test(test_per_task_many),
 		cmocka_unit_test(test_per_task_worker_crash),
+		cmocka_unit_test(test_forked_workers),
+		cmocka_unit_test(test_forked_workers_without_their_server),
 		cmocka_unit_test(test_missing_program),
 		cmocka_unit_test(test_missing_program_per_task),
 		cmocka_unit_test(test_program_that_exits_before_connecting),

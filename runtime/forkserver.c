@@ -1,0 +1,196 @@
+/* Fork servers: the controller's end (forkserver.h) and the server's (pmp_serve_forks).
+ *
+ * The protocol, on a SOCK_SEQPACKET socket pair: the controller sends a worker id (an
+ * int32_t); the server forks and answers the worker's pid (an int32_t), or -errno when
+ * it could not fork. The server ends when the controller's end closes. */
+#include "forkserver.h"
+
+#include "errors.h"
+#include "process.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* ---------- the controller's end ---------- */
+
+static void reap(struct pmp_forkserver *fs)
+{
+	if (fs->sock >= 0)
+		close(fs->sock);
+	fs->sock = -1;
+	if (fs->pid > 0) {
+		struct pollfd p = {fs->pidfd, POLLIN, 0};
+		while (poll(&p, 1, PMP_FORK_STOP_MS) < 0 && errno == EINTR)
+			;
+		if (!(p.revents & POLLIN))
+			kill(fs->pid, SIGKILL); /* ours and unreaped: the pid is still its */
+		while (waitpid(fs->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		close(fs->pidfd);
+	}
+	fs->pid = 0;
+	fs->pidfd = -1;
+}
+
+struct pmp_forkserver *pmp_forkserver_start(pmp_spec *spec, const char *endpoint, const char *secret)
+{
+	char err[256];
+	int sv[2];
+	struct pmp_forkserver *fs = calloc(1, sizeof(*fs));
+	if (!fs)
+		return NULL;
+	fs->spec = pmp_spec_ref(spec);
+	fs->pidfd = fs->sock = -1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return fs; /* failed: its workers start as usual */
+	if (sv[1] == PMP_FORK_FD) { /* posix_spawn's dup2 onto itself would leave CLOEXEC set */
+		int moved = fcntl(sv[1], F_DUPFD_CLOEXEC, PMP_FORK_FD + 1);
+		close(sv[1]);
+		sv[1] = moved;
+	}
+	if (sv[1] >= 0 && pmp_spawn_forkserver(spec, endpoint, secret, sv[1], &fs->pid, &fs->pidfd, err,
+					       sizeof(err)) == 0)
+		fs->sock = sv[0];
+	else
+		close(sv[0]), fs->pid = 0;
+	if (sv[1] >= 0)
+		close(sv[1]);
+	return fs;
+}
+
+/* The server's answer to one request: its worker's pid, or -1 once it is gone, failed
+ * to fork, or took longer than PMP_FORK_REPLY_MS. */
+static pid_t answer(struct pmp_forkserver *fs)
+{
+	struct pollfd p[2] = {{fs->sock, POLLIN, 0}, {fs->pidfd, POLLIN, 0}};
+	int32_t pid;
+	int n;
+	while ((n = poll(p, 2, PMP_FORK_REPLY_MS)) < 0 && errno == EINTR)
+		;
+	if (n <= 0 || !(p[0].revents & POLLIN))
+		return -1; /* no answer in time, or it exited without one */
+	ssize_t got;
+	while ((got = recv(fs->sock, &pid, sizeof(pid), 0)) < 0 && errno == EINTR)
+		;
+	return got == (ssize_t)sizeof(pid) && pid > 0 ? pid : -1;
+}
+
+int pmp_forkserver_fork(struct pmp_forkserver *fs, int32_t id, pid_t *pid, int *pidfd)
+{
+	if (fs->pid <= 0)
+		return -1;
+	pid_t child = -1;
+	if (send(fs->sock, &id, sizeof(id), MSG_NOSIGNAL) == (ssize_t)sizeof(id))
+		child = answer(fs);
+	int fd = child > 0 ? (int)syscall(SYS_pidfd_open, child, 0) : -1;
+	if (fd < 0) {
+		if (child > 0) { /* our child (CLONE_PARENT) that we cannot watch */
+			kill(child, SIGKILL);
+			waitpid(child, NULL, 0);
+		}
+		reap(fs); /* failed: from now on its spec's workers start as usual */
+		return -1;
+	}
+	*pid = child;
+	*pidfd = fd;
+	return 0;
+}
+
+void pmp_forkserver_free(struct pmp_forkserver *fs)
+{
+	if (!fs)
+		return;
+	reap(fs);
+	pmp_spec_unref(fs->spec);
+	free(fs);
+}
+
+/* ---------- the server's end ---------- */
+
+static int threads_of_this_process(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	int n = 0;
+	if (!d)
+		return -1;
+	for (struct dirent *e; (e = readdir(d));)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* fork(), but the child is a child of this process's parent, as if the controller had
+ * started it: it waits for it and sees its exit status as any worker's. Like glibc's
+ * fork, the child's thread id is written to (and cleared at its exit from) the address
+ * glibc keeps it at, and its robust mutex list is registered again; the pthread_atfork
+ * handlers are not run (the server has one thread and holds no lock). */
+static pid_t fork_sibling(void)
+{
+	pid_t *tid = NULL;
+	void *robust = NULL;
+	size_t robust_len = 0;
+	if (prctl(PR_GET_TID_ADDRESS, &tid) < 0 || !tid ||
+	    syscall(SYS_get_robust_list, 0, &robust, &robust_len) < 0)
+		return -1;
+	struct clone_args args = {
+		.flags = CLONE_PARENT | CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID,
+		.child_tid = (uint64_t)(uintptr_t)tid,
+		/* exit_signal 0: with CLONE_PARENT the child takes the server's, SIGCHLD */
+	};
+	fflush(NULL);
+	long pid = syscall(SYS_clone3, &args, sizeof(args));
+	if (pid == 0) {
+		syscall(SYS_set_robust_list, robust, robust_len);
+		/* a process group of its own, as a started worker has (see pmp_spawn) */
+		setpgid(0, 0);
+	}
+	return (pid_t)pid;
+}
+
+int pmp_serve_forks(int fd, const struct pmp_fork_hooks *hooks, int32_t *worker_id, char *err, size_t errlen)
+{
+	char name[16] = "";
+	if (threads_of_this_process() != 1)
+		return pmp_err(err, errlen, "pmp: a fork server must have one thread: fork workers before starting any");
+	/* ps, top and the tests tell it from its workers by this name; they get theirs back */
+	prctl(PR_GET_NAME, name);
+	prctl(PR_SET_NAME, PMP_FORK_SERVER_NAME);
+	for (;;) {
+		int32_t id, reply;
+		ssize_t got = recv(fd, &id, sizeof(id), 0);
+		if (got == 0)
+			return 0; /* the controller is gone */
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got != (ssize_t)sizeof(id))
+			return pmp_err(err, errlen, "pmp: the fork server's connection to its controller failed (%s)",
+				       got < 0 ? strerror(errno) : "a short request");
+		if (hooks && hooks->before)
+			hooks->before(hooks->ctx);
+		pid_t pid = fork_sibling();
+		int e = errno;
+		if (hooks && hooks->after)
+			hooks->after(hooks->ctx, pid == 0);
+		if (pid == 0) {
+			prctl(PR_SET_NAME, name);
+			close(fd);
+			*worker_id = id;
+			return 1;
+		}
+		reply = pid > 0 ? pid : -e;
+		if (send(fd, &reply, sizeof(reply), MSG_NOSIGNAL) < 0)
+			return 0; /* the controller is gone: the worker finds out itself */
+	}
+}
