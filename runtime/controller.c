@@ -37,6 +37,7 @@
 #define RECV_BATCH 1024 /* messages handled per wake-up before the queues get a turn */
 #define RESULT_LAG_MS 1000 /* how long a worker's last results may trail its exit */
 #define IO_LEND_GROWTH 16   /* a lend grows to this many io_lend_us while waits come back */
+#define MAX_FORKSERVERS 4   /* live fork servers per controller (see forkserver_of) */
 #define SIDE_RETRY_MS 100   /* a drain of the ZAP or monitor socket cut short is retried after */
 
 struct pmp_controller {
@@ -222,20 +223,46 @@ static void start_failed(pmp_controller *c, const char *why)
 	}
 }
 
+/* The fork server of spec, moved to the front of the list (the most recently used),
+ * started if it has none; NULL on ENOMEM. Beyond MAX_FORKSERVERS (per-task resources
+ * vary: each kind has its server, an idle Python process) the least recently used goes. */
+static struct pmp_forkserver *forkserver_of(pmp_controller *c, pmp_spec *spec)
+{
+	struct pmp_forkserver **at = &c->forkservers, *fs;
+	size_t n = 0;
+	while (*at && (*at)->spec != spec)
+		at = &(*at)->next;
+	if ((fs = *at)) {
+		*at = fs->next;
+	} else if (!(fs = pmp_forkserver_start(spec, c->endpoint, c->keys.env))) {
+		return NULL;
+	}
+	fs->next = c->forkservers;
+	c->forkservers = fs;
+	for (at = &c->forkservers; *at && ++n <= MAX_FORKSERVERS;)
+		at = &(*at)->next;
+	while (*at) {
+		struct pmp_forkserver *old = *at;
+		*at = old->next;
+		pmp_forkserver_free(old);
+	}
+	return fs;
+}
+
 /* Starts worker w's process: forked by its spec's fork server when the spec is forked
- * and the server works (started at the spec's first worker), else spawned. */
+ * and the server works, else spawned. 1: its fork server has just failed, and w is to be
+ * dropped for a worker of a new id, started as usual (not a start failure): a server
+ * that died or answered late may have forked w after all, and that process, with w's
+ * id, must find no worker of its id to be (the controller ignores it). */
 static int start_process(pmp_controller *c, pmp_spec *spec, struct pmp_wk *w, char *err, size_t errlen)
 {
 	if (spec->forked) {
-		struct pmp_forkserver *fs = c->forkservers;
-		while (fs && fs->spec != spec)
-			fs = fs->next;
-		if (!fs && (fs = pmp_forkserver_start(spec, c->endpoint, c->keys.env))) {
-			fs->next = c->forkservers;
-			c->forkservers = fs;
-		}
-		if (fs && pmp_forkserver_fork(fs, w->id, &w->pid, &w->pidfd) == 0)
+		struct pmp_forkserver *fs = forkserver_of(c, spec);
+		bool served = fs && fs->pid > 0;
+		if (served && pmp_forkserver_fork(fs, w->id, &w->pid, &w->pidfd) == 0)
 			return 0;
+		if (served)
+			return 1;
 	}
 	return pmp_spawn(spec, c->endpoint, c->keys.env, w->id, &w->pid, &w->pidfd, err, errlen);
 }
@@ -262,9 +289,11 @@ static struct pmp_wk *start_worker(pmp_controller *c, pmp_spec *spec, bool per_t
 			start_failed(c, "pmp: out of memory starting a worker");
 			continue;
 		}
-		if (start_process(c, spec, w, err, sizeof(err)) < 0) {
+		int rc = start_process(c, spec, w, err, sizeof(err));
+		if (rc != 0) {
 			pmp_workers_remove(&c->workers, w->id);
-			start_failed(c, err);
+			if (rc < 0)
+				start_failed(c, err);
 			continue;
 		}
 		if (per_task)

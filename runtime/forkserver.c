@@ -192,5 +192,7 @@ int pmp_serve_forks(int fd, const struct pmp_fork_hooks *hooks, int32_t *worker_
 		reply = pid > 0 ? pid : -e;
 		if (send(fd, &reply, sizeof(reply), MSG_NOSIGNAL) < 0)
 			return 0; /* the controller is gone: the worker finds out itself */
+		if (hooks && hooks->idle)
+			hooks->idle(hooks->ctx);
 	}
 }

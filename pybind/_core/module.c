@@ -153,11 +153,17 @@ static PyObject *core_exit(PyObject *module, PyObject *arg)
 	exit((int)(code & 0xff));
 }
 
-/* The GIL around a fork server's forks: released while it waits for a request, held
- * around the fork with Python's own fork handlers (what os.fork() runs). */
+/* A fork server's state for its hooks: the GIL, released while it waits for a request
+ * and held around the fork with Python's own fork handlers (what os.fork() runs), and
+ * the callable it runs when idle. */
+struct fork_server {
+	PyThreadState *ts;
+	PyObject *idle;
+};
+
 static void before_fork(void *ctx)
 {
-	PyEval_RestoreThread(*(PyThreadState **)ctx);
+	PyEval_RestoreThread(((struct fork_server *)ctx)->ts);
 	PyOS_BeforeFork();
 }
 
@@ -167,28 +173,49 @@ static void after_fork(void *ctx, int child)
 		PyOS_AfterFork_Child();
 	else
 		PyOS_AfterFork_Parent();
-	*(PyThreadState **)ctx = PyEval_SaveThread();
+	((struct fork_server *)ctx)->ts = PyEval_SaveThread();
+}
+
+static void fork_server_idle(void *ctx)
+{
+	struct fork_server *fs = ctx;
+	if (fs->idle == Py_None)
+		return;
+	PyEval_RestoreThread(fs->ts);
+	PyObject *r = PyObject_CallNoArgs(fs->idle);
+	if (r)
+		Py_DECREF(r);
+	else /* what it failed to load, the workers load themselves */
+		PyErr_WriteUnraisable(fs->idle);
+	fs->ts = PyEval_SaveThread();
 }
 
 /* pmp.worker as a fork server (pmp_serve_forks): returns the worker id in each forked
  * worker, None in the server once its controller is gone. */
-static PyObject *core_serve_forks(PyObject *module, PyObject *arg)
+static PyObject *core_serve_forks(PyObject *module, PyObject *args)
 {
-	int fd = PyObject_AsFileDescriptor(arg);
+	PyObject *fd_o, *idle = Py_None;
 	int32_t id = -1;
 	char err[PMP_ERR_MAX];
-	PyThreadState *ts;
-	struct pmp_fork_hooks hooks = {before_fork, after_fork, &ts};
 
+	if (!PyArg_ParseTuple(args, "O|O:serve_forks", &fd_o, &idle))
+		return NULL;
+	int fd = PyObject_AsFileDescriptor(fd_o);
 	if (fd < 0)
 		return NULL;
+	if (idle != Py_None && !PyCallable_Check(idle)) {
+		PyErr_SetString(PyExc_TypeError, "serve_forks: idle must be callable or None");
+		return NULL;
+	}
 	if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
 		PyErr_SetString(PyExc_RuntimeError, "pmp: a fork server runs in the main interpreter only");
 		return NULL;
 	}
-	ts = PyEval_SaveThread();
+	struct fork_server state = {NULL, idle};
+	struct pmp_fork_hooks hooks = {before_fork, after_fork, fork_server_idle, &state};
+	state.ts = PyEval_SaveThread();
 	int rc = pmp_serve_forks(fd, &hooks, &id, err, sizeof(err));
-	PyEval_RestoreThread(ts);
+	PyEval_RestoreThread(state.ts);
 	if (rc < 0) {
 		PyErr_SetString(((core_state *)PyModule_GetState(module))->error, err);
 		return NULL;
@@ -204,9 +231,10 @@ static PyMethodDef core_methods[] = {
 	 "flush(stream): stream.flush(), unless the stream is None, has no flush() (a task replaced it) or is "
 	 "closed: the worker's own flushes never fail over a stream a task changed."},
 	{"exit", core_exit, METH_O, "exit(code): end the process through C's exit(), without Python's teardown."},
-	{"serve_forks", core_serve_forks, METH_O,
-	 "serve_forks(fd): fork a worker for each request of the controller on fd (PMP_FORK_FD); returns its id "
-	 "in the worker, None in this fork server once the controller is gone."},
+	{"serve_forks", core_serve_forks, METH_VARARGS,
+	 "serve_forks(fd, idle=None): fork a worker for each request of the controller on fd (PMP_FORK_FD), "
+	 "calling idle() after each answer; returns the worker's id in the worker, None in this fork server "
+	 "once the controller is gone."},
 	{NULL, NULL, 0, NULL},
 };
 

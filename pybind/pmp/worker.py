@@ -247,7 +247,19 @@ def _serve_forks(fd):
     """Returns in each forked worker, its PMP_WORKER_ID set; the server ends here."""
     if os.environ.get("PMP_LABEL_OUTPUT", "1") != "0":
         from . import _output  # noqa: F401  what main() imports next, imported once
-    worker_id = _core.serve_forks(fd)
+
+    # cloudpickle, which unpickles every function of __main__ (8 ms), once the first
+    # worker is on its way: not on the way to the first result.
+    to_load = [_serialize._load_cloudpickle]
+
+    def idle():
+        while to_load:
+            try:
+                to_load.pop()()
+            except ImportError:
+                pass  # a task that needs it says so
+
+    worker_id = _core.serve_forks(fd, idle)
     if worker_id is None:  # the controller is gone
         _core.exit(0)
     del os.environ["PMP_FORK_FD"]

@@ -63,11 +63,14 @@ void pmp_spec_unref(pmp_spec *s); /* NULL is fine */
  * s is used. */
 void pmp_spec_set_forked(pmp_spec *s, bool forked);
 
-/* Run around each fork by pmp_serve_forks (either may be NULL): before() in the server,
- * after() in the server (child 0) and in the new worker (child 1). */
+/* Run by pmp_serve_forks (each may be NULL): before() in the server before each fork,
+ * after() right after it in the server (child 0) and in the new worker (child 1), and
+ * idle() in the server once its answer is sent, before it waits for the next request:
+ * the time to load what workers would otherwise each load for themselves. */
 struct pmp_fork_hooks {
 	void (*before)(void *ctx);
 	void (*after)(void *ctx, int child);
+	void (*idle)(void *ctx);
 	void *ctx;
 };
 

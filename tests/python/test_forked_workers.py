@@ -109,3 +109,30 @@ def test_a_killed_fork_server_leaves_the_executor_working():
     # Started as usual once the server is found gone; every task ran.
     assert len(seen) == 4 and not any(forked for _, _, _, forked, _ in seen)
     assert not os.path.exists(f"/proc/{servers[0]}")  # reaped
+
+
+def test_fork_servers_are_bounded(tmp_path):
+    """Each kind of worker (here: six working directories) has a fork server, and only the
+    4 used last are kept: an idle Python process each."""
+    dirs = [tmp_path / f"d{i}" for i in range(6)]
+    for d in dirs:
+        d.mkdir()
+    with pmp.Executor(max_workers=1, backend="local") as ex:
+        for d in dirs:
+            assert ex.submit(whoami, resource_dict={"cwd": str(d)}).result()[3]
+        assert len(fork_servers()) == 4
+        # the kind used first had its server stopped: it gets a new one
+        assert ex.submit(whoami, resource_dict={"cwd": str(dirs[0])}).result()[3]
+        assert len(fork_servers()) == 4
+
+
+def has_cloudpickle(_=None):
+    return "cloudpickle" in sys.modules
+
+
+def test_the_fork_server_loads_cloudpickle_once_for_its_workers():
+    """What unpickles functions of __main__ is loaded by the server after its first fork
+    (off the first result's way), for every worker after it."""
+    with pmp.Executor(max_workers=1, backend="local") as ex:
+        ex.submit(has_cloudpickle).result()
+        assert ex.submit(has_cloudpickle).result()
