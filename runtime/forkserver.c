@@ -61,10 +61,12 @@ struct pmp_forkserver *pmp_forkserver_start(pmp_spec *spec, const char *endpoint
 		sv[1] = moved;
 	}
 	if (sv[1] >= 0 && pmp_spawn_forkserver(spec, endpoint, secret, sv[1], &fs->pid, &fs->pidfd, err,
-					       sizeof(err)) == 0)
+					       sizeof(err)) == 0) {
 		fs->sock = sv[0];
-	else
-		close(sv[0]), fs->pid = 0;
+	} else {
+		close(sv[0]);
+		fs->pid = 0; /* pmp_spawn may have set it, for a process it has reaped since */
+	}
 	if (sv[1] >= 0)
 		close(sv[1]);
 	return fs;
@@ -94,12 +96,8 @@ int pmp_forkserver_fork(struct pmp_forkserver *fs, int32_t id, pid_t *pid, int *
 	pid_t child = -1;
 	if (send(fs->sock, &id, sizeof(id), MSG_NOSIGNAL) == (ssize_t)sizeof(id))
 		child = answer(fs);
-	int fd = child > 0 ? (int)syscall(SYS_pidfd_open, child, 0) : -1;
+	int fd = child > 0 ? pmp_watch_child(child) : -1; /* our child: CLONE_PARENT */
 	if (fd < 0) {
-		if (child > 0) { /* our child (CLONE_PARENT) that we cannot watch */
-			kill(child, SIGKILL);
-			waitpid(child, NULL, 0);
-		}
 		reap(fs); /* failed: from now on its spec's workers start as usual */
 		return -1;
 	}

@@ -160,6 +160,18 @@ static int worker_env(const pmp_spec *s, const char *endpoint, const char *secre
 	return 0;
 }
 
+int pmp_watch_child(pid_t pid)
+{
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (fd < 0) {
+		int e = errno;
+		kill(pid, SIGKILL); /* ours and unreaped: the pid is still its */
+		waitpid(pid, NULL, 0);
+		errno = e;
+	}
+	return fd;
+}
+
 /* pmp_spawn, or with fork_fd >= 0 a fork server (id -1) with fork_fd as PMP_FORK_FD. */
 static int spawn(const pmp_spec *s, const char *endpoint, const char *secret, int32_t id, int fork_fd,
 		 pid_t *pid, int *pidfd, char *err, size_t errlen)
@@ -206,11 +218,8 @@ static int spawn(const pmp_spec *s, const char *endpoint, const char *secret, in
 			 s->cwd && e == ENOENT ? " (or its working directory does not exist)" : "");
 		goto out;
 	}
-	*pidfd = (int)syscall(SYS_pidfd_open, *pid, 0);
-	if (*pidfd < 0) {
+	if ((*pidfd = pmp_watch_child(*pid)) < 0) {
 		e = errno;
-		kill(*pid, SIGKILL);
-		waitpid(*pid, NULL, 0);
 		pmp_err(err, errlen, "pmp: cannot watch worker %d (pidfd_open: %s): pmp needs Linux 5.3 or later",
 			 id, strerror(e));
 		goto out;

@@ -32,6 +32,10 @@ char *pmp_substitute(const char *tmpl, const char *endpoint, int32_t id);
 int pmp_spawn(const pmp_spec *s, const char *endpoint, const char *secret, int32_t id, pid_t *pid,
 	      int *pidfd, char *err, size_t errlen);
 
+/* A pidfd of pid, a child of this process not yet reaped; -1 with errno when there can be
+ * none, once pid is killed and reaped (a worker that cannot be watched must not run). */
+int pmp_watch_child(pid_t pid);
+
 /* Starts a fork server of spec: as pmp_spawn, with PMP_FORK_FD (fd, moved to descriptor
  * PMP_FORK_FD) instead of PMP_WORKER_ID. */
 int pmp_spawn_forkserver(const pmp_spec *s, const char *endpoint, const char *secret, int fd, pid_t *pid,
