@@ -179,8 +179,6 @@ static void after_fork(void *ctx, int child)
 static void fork_server_idle(void *ctx)
 {
 	struct fork_server *fs = ctx;
-	if (fs->idle == Py_None)
-		return;
 	PyEval_RestoreThread(fs->ts);
 	PyObject *r = PyObject_CallNoArgs(fs->idle);
 	if (r)
@@ -212,7 +210,7 @@ static PyObject *core_serve_forks(PyObject *module, PyObject *args)
 		return NULL;
 	}
 	struct fork_server state = {NULL, idle};
-	struct pmp_fork_hooks hooks = {before_fork, after_fork, fork_server_idle, &state};
+	struct pmp_fork_hooks hooks = {before_fork, after_fork, idle == Py_None ? NULL : fork_server_idle, &state};
 	state.ts = PyEval_SaveThread();
 	int rc = pmp_serve_forks(fd, &hooks, &id, err, sizeof(err));
 	PyEval_RestoreThread(state.ts);
