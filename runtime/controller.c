@@ -223,20 +223,44 @@ static void start_failed(pmp_controller *c, const char *why)
 	}
 }
 
+static void requeue_tasks(pmp_controller *c, struct pmp_wk *w);
+static bool want_long_lived(const pmp_controller *c);
+static bool add_spawn_request(pmp_controller *c, pmp_spec *spec, int n);
+
+/* fs has stopped (failed, or gone as the least recently used) owing answers: the
+ * workers it owes are dropped and started again as usual under new ids, none a start
+ * failure. It may have forked some after all: such a process, with a dropped worker's
+ * id, finds no worker of its id (the controller ignores it). */
+static void restart_forks(pmp_controller *c, const struct pmp_forkserver *fs)
+{
+	for (size_t i = 0; i < c->workers.cap; i++) {
+		struct pmp_wk *w = c->workers.slots[i];
+		if (!w || !w->forking || w->spec != fs->spec)
+			continue;
+		if (w->per_task) {
+			requeue_tasks(c, w); /* its task, to a new worker */
+			c->used_cores -= w->spec->cores;
+		} else if (want_long_lived(c) && !add_spawn_request(c, w->spec, 1)) {
+			start_failed(c, "pmp: out of memory restarting a worker");
+		}
+		pmp_workers_remove(&c->workers, w->id);
+	}
+}
+
 /* The fork server of spec, moved to the front of the list (the most recently used),
- * started if it has none; NULL on ENOMEM. Beyond MAX_FORKSERVERS (per-task resources
- * vary: each kind has its server, an idle Python process) the least recently used goes. */
+ * made if it has none (it starts when first asked); NULL on ENOMEM. Beyond
+ * MAX_FORKSERVERS (per-task resources vary: each kind has its server, an idle Python
+ * process) the least recently used goes. */
 static struct pmp_forkserver *forkserver_of(pmp_controller *c, pmp_spec *spec)
 {
 	struct pmp_forkserver **at = &c->forkservers, *fs;
 	size_t n = 0;
 	while (*at && (*at)->spec != spec)
 		at = &(*at)->next;
-	if ((fs = *at)) {
+	if ((fs = *at))
 		*at = fs->next;
-	} else if (!(fs = pmp_forkserver_start(spec, c->endpoint, c->keys.env))) {
+	else if (!(fs = pmp_forkserver_new(spec)))
 		return NULL;
-	}
 	fs->next = c->forkservers;
 	c->forkservers = fs;
 	for (at = &c->forkservers; *at && ++n <= MAX_FORKSERVERS;)
@@ -244,27 +268,60 @@ static struct pmp_forkserver *forkserver_of(pmp_controller *c, pmp_spec *spec)
 	while (*at) {
 		struct pmp_forkserver *old = *at;
 		*at = old->next;
+		restart_forks(c, old); /* the workers it owes, if any, start again */
 		pmp_forkserver_free(old);
 	}
 	return fs;
 }
 
-/* Starts worker w's process: forked by its spec's fork server when the spec is forked
- * and the server works, else spawned. 1: its fork server has just failed, and w is to be
- * dropped for a worker of a new id, started as usual (not a start failure): a server
- * that died or answered late may have forked w after all, and that process, with w's
- * id, must find no worker of its id to be (the controller ignores it). */
+/* Starts worker w's process. A forked spec's first worker is started as usual, and its
+ * fork server (started with the second) forks the rest: a spec of one worker (a per-task
+ * resource of its own) costs no server, and the first result does not wait for the
+ * server's start and then its fork, which took it from 27.5 to 31.2 ms with one worker
+ * (/tmp/exp/fr_n.py, in the note of session 14). A forked worker's pid comes with its
+ * server's answer (take_fork_answers). */
 static int start_process(pmp_controller *c, pmp_spec *spec, struct pmp_wk *w, char *err, size_t errlen)
 {
-	if (spec->forked) {
-		struct pmp_forkserver *fs = forkserver_of(c, spec);
-		bool served = fs && fs->pid > 0;
-		if (served && pmp_forkserver_fork(fs, w->id, &w->pid, &w->pidfd) == 0)
+	struct pmp_forkserver *fs = spec->forked ? forkserver_of(c, spec) : NULL;
+	if (fs && fs->uses++ > 0) {
+		if (pmp_forkserver_ask(fs, c->endpoint, c->keys.env, w->id) == 0) {
+			w->forking = true;
 			return 0;
-		if (served)
-			return 1;
+		}
+		restart_forks(c, fs); /* it failed now: those it owed start again, and w here */
 	}
 	return pmp_spawn(spec, c->endpoint, c->keys.env, w->id, &w->pid, &w->pidfd, err, errlen);
+}
+
+/* The answers fs has ready: each forked worker gets its pid. A fork server that cannot
+ * fork (or whose worker cannot be watched) is stopped as one that died. */
+static void take_fork_answers(pmp_controller *c, struct pmp_forkserver *fs)
+{
+	int32_t id;
+	pid_t pid;
+	int rc;
+	while ((rc = pmp_forkserver_answer(fs, &id, &pid)) > 0) {
+		struct pmp_wk *w = pmp_workers_get(&c->workers, id);
+		if (!w || !w->forking) { /* dropped meanwhile (shutdown): no one's worker */
+			if (pid > 0) {
+				kill(pid, SIGKILL);
+				while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+					;
+			}
+			continue;
+		}
+		int pidfd = pid > 0 ? pmp_watch_child(pid) : -1; /* our child: CLONE_PARENT */
+		if (pidfd < 0) {
+			pmp_forkserver_stop(fs, true);
+			rc = -1;
+			break;
+		}
+		w->forking = false;
+		w->pid = pid;
+		w->pidfd = pidfd;
+	}
+	if (rc < 0)
+		restart_forks(c, fs);
 }
 
 static void stop_forkservers(pmp_controller *c)
@@ -536,7 +593,7 @@ static void connection_lost(pmp_controller *c, struct pmp_wk *w)
 	lose_tasks(c, w, 0, why);
 	if (w->pid > 0)
 		kill(-w->pid, SIGTERM); /* srun forwards it and ends the step */
-	else
+	else if (!w->forking) /* (a forked one's pid is on its way: its exit will tell) */
 		external_gone(c, w, "lost its connection");
 }
 
@@ -549,7 +606,7 @@ static void handle_disconnect(pmp_controller *c, int fd)
 		struct pmp_wk *w = c->workers.slots[i];
 		if (w && w->fd == fd && w->state != PMP_W_STARTING) {
 			w->fd = -1;
-			if (w->pid <= 0 && !w->inflight.len) {
+			if (w->pid <= 0 && !w->forking && !w->inflight.len) {
 				external_gone(c, w, w->state == PMP_W_STOPPING ? "disconnected" : "lost its connection");
 				return;
 			}
@@ -701,7 +758,7 @@ static void dispatch_per_task(pmp_controller *c)
 		struct pmp_wk *w = start_worker(c, t->spec, true);
 		if (!w)
 			break; /* the controller gave up: give_up() failed the queued tasks */
-		pmp_taskq_pop(&c->pertask_q);
+		pmp_taskq_remove(&c->pertask_q, t); /* not pop: a failed fork server requeues at the front */
 		t->worker = w->id;
 		pmp_taskq_push(&w->inflight, t);
 	}
@@ -749,7 +806,7 @@ static bool shutdown_turn(pmp_controller *c)
 			struct pmp_wk *w = c->workers.slots[i];
 			if (w && w->pid > 0)
 				kill(-w->pid, sig);
-			else if (w) /* not ours to signal: stop waiting for it */
+			else if (w && !w->forking) /* not ours to signal: stop waiting for it */
 				external_gone(c, w, "did not disconnect in time");
 		}
 		c->deadline.tv_sec += (time_t)c->cfg.shutdown_grace;
@@ -786,7 +843,8 @@ static void process_ended(pmp_controller *c, struct pmp_wk *w)
  * when zmq_poll failed (EINTR: a signal came to a waiting caller thread). */
 static int wait_for_work(pmp_controller *c, long max_ms, const uint64_t *awaited)
 {
-	size_t n = 4 + c->workers.live, k = 4;
+	size_t n = 4 + c->workers.live + MAX_FORKSERVERS, k = 4, nfs = 0;
+	struct pmp_forkserver *owing[MAX_FORKSERVERS];
 	long timeout = max_ms;
 
 	if (n > c->itemcap) {
@@ -829,6 +887,14 @@ static int wait_for_work(pmp_controller *c, long max_ms, const uint64_t *awaited
 			items[k++] = (zmq_pollitem_t){NULL, w->pidfd, ZMQ_POLLIN, 0};
 		}
 	}
+	size_t first_fs = k;
+	for (struct pmp_forkserver *fs = c->forkservers; fs && nfs < MAX_FORKSERVERS; fs = fs->next) {
+		if (fs->owed) {
+			owing[nfs++] = fs;
+			items[k++] = (zmq_pollitem_t){NULL, fs->sock, ZMQ_POLLIN, 0};
+			timeout = timeout_until(timeout, &fs->deadline);
+		}
+	}
 	if (c->shutdown_sent && c->signalled < 2)
 		timeout = timeout_until(timeout, &c->deadline);
 	if (zmq_poll(items, (int)k, timeout) < 0)
@@ -842,6 +908,15 @@ static int wait_for_work(pmp_controller *c, long max_ms, const uint64_t *awaited
 	if (unarmed || (items[2].revents & ZMQ_POLLIN))
 		drain_side(c, c->zap, 16, zap_reply);
 	pthread_mutex_lock(&c->lock);
+	/* Fork answers before messages: a forked worker's hello may follow its answer closely. */
+	for (size_t i = 0; i < nfs; i++) {
+		if (items[first_fs + i].revents & ZMQ_POLLIN)
+			take_fork_answers(c, owing[i]);
+		if (owing[i]->owed && seconds_until(&owing[i]->deadline) <= 0) {
+			pmp_forkserver_stop(owing[i], true); /* hung: its workers start without it */
+			restart_forks(c, owing[i]);
+		}
+	}
 	for (int i = 0; i < RECV_BATCH; i++) {
 		pmp_msg *m = pmp_msg_recv(c->router, PMP_MAX_FRAMES + 2, ZMQ_DONTWAIT);
 		if (!m) {
@@ -859,7 +934,7 @@ static int wait_for_work(pmp_controller *c, long max_ms, const uint64_t *awaited
 	}
 	if (unarmed || (items[3].revents & ZMQ_POLLIN))
 		drain_side(c, c->monitor, 4, monitor_event);
-	for (size_t i = 4; i < k; i++)
+	for (size_t i = 4; i < first_fs; i++)
 		if (items[i].revents & ZMQ_POLLIN)
 			process_ended(c, owners[i]);
 	/* Ended workers whose results are all in, or that we waited for long enough. The

@@ -1,8 +1,8 @@
 /* Fork servers: the controller's end (forkserver.h) and the server's (pmp_serve_forks).
  *
  * The protocol, on a SOCK_SEQPACKET socket pair: the controller sends a worker id (an
- * int32_t); the server forks and answers the worker's pid (an int32_t), or -errno when
- * it could not fork. The server ends when the controller's end closes. */
+ * int32_t); the server forks and answers the id and the worker's pid (two int32_t), or the
+ * id and -errno when it could not fork. The server ends when the controller's end closes. */
 #include "forkserver.h"
 
 #include "errors.h"
@@ -21,20 +21,34 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---------- the controller's end ---------- */
 
-static void reap(struct pmp_forkserver *fs)
+static void add_ms(struct timespec *t, long ms)
 {
+	clock_gettime(CLOCK_MONOTONIC, t);
+	t->tv_sec += ms / 1000;
+	t->tv_nsec += (ms % 1000) * 1000000L;
+	if (t->tv_nsec >= 1000000000L) {
+		t->tv_sec++;
+		t->tv_nsec -= 1000000000L;
+	}
+}
+
+void pmp_forkserver_stop(struct pmp_forkserver *fs, bool kill_now)
+{
+	fs->failed = true;
+	fs->owed = 0;
 	if (fs->sock >= 0)
 		close(fs->sock);
 	fs->sock = -1;
 	if (fs->pid > 0) {
 		struct pollfd p = {fs->pidfd, POLLIN, 0};
-		while (poll(&p, 1, PMP_FORK_STOP_MS) < 0 && errno == EINTR)
+		while (!kill_now && poll(&p, 1, PMP_FORK_STOP_MS) < 0 && errno == EINTR)
 			;
-		if (!(p.revents & POLLIN))
+		if (kill_now || !(p.revents & POLLIN))
 			kill(fs->pid, SIGKILL); /* ours and unreaped: the pid is still its */
 		while (waitpid(fs->pid, NULL, 0) < 0 && errno == EINTR)
 			;
@@ -44,73 +58,83 @@ static void reap(struct pmp_forkserver *fs)
 	fs->pidfd = -1;
 }
 
-struct pmp_forkserver *pmp_forkserver_start(pmp_spec *spec, const char *endpoint, const char *secret)
+struct pmp_forkserver *pmp_forkserver_new(pmp_spec *spec)
 {
-	char err[256];
-	int sv[2];
 	struct pmp_forkserver *fs = calloc(1, sizeof(*fs));
 	if (!fs)
 		return NULL;
 	fs->spec = pmp_spec_ref(spec);
 	fs->pidfd = fs->sock = -1;
+	return fs;
+}
+
+/* Starts fs's process; false (fs failed) when it could not. */
+static bool start(struct pmp_forkserver *fs, const char *endpoint, const char *secret)
+{
+	char err[256];
+	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-		return fs; /* failed: its workers start as usual */
+		return false;
 	if (sv[1] == PMP_FORK_FD) { /* posix_spawn's dup2 onto itself would leave CLOEXEC set */
 		int moved = fcntl(sv[1], F_DUPFD_CLOEXEC, PMP_FORK_FD + 1);
 		close(sv[1]);
 		sv[1] = moved;
 	}
-	if (sv[1] >= 0 && pmp_spawn_forkserver(spec, endpoint, secret, sv[1], &fs->pid, &fs->pidfd, err,
-					       sizeof(err)) == 0) {
+	bool ok = sv[1] >= 0 && pmp_spawn_forkserver(fs->spec, endpoint, secret, sv[1], &fs->pid, &fs->pidfd,
+						     err, sizeof(err)) == 0;
+	if (ok)
 		fs->sock = sv[0];
-	} else {
+	else
 		close(sv[0]);
-		fs->pid = 0; /* pmp_spawn may have set it, for a process it has reaped since */
-	}
 	if (sv[1] >= 0)
 		close(sv[1]);
-	return fs;
+	return ok;
 }
 
-/* The server's answer to one request: its worker's pid, or -1 once it is gone, failed
- * to fork, or took longer than PMP_FORK_REPLY_MS. */
-static pid_t answer(struct pmp_forkserver *fs)
+int pmp_forkserver_ask(struct pmp_forkserver *fs, const char *endpoint, const char *secret, int32_t id)
 {
-	struct pollfd p[2] = {{fs->sock, POLLIN, 0}, {fs->pidfd, POLLIN, 0}};
-	int32_t pid;
-	int n;
-	while ((n = poll(p, 2, PMP_FORK_REPLY_MS)) < 0 && errno == EINTR)
-		;
-	if (n <= 0 || !(p[0].revents & POLLIN))
-		return -1; /* no answer in time, or it exited without one */
-	ssize_t got;
-	while ((got = recv(fs->sock, &pid, sizeof(pid), 0)) < 0 && errno == EINTR)
-		;
-	return got == (ssize_t)sizeof(pid) && pid > 0 ? pid : -1;
-}
-
-int pmp_forkserver_fork(struct pmp_forkserver *fs, int32_t id, pid_t *pid, int *pidfd)
-{
-	if (fs->pid <= 0)
+	if (fs->failed)
 		return -1;
-	pid_t child = -1;
-	if (send(fs->sock, &id, sizeof(id), MSG_NOSIGNAL) == (ssize_t)sizeof(id))
-		child = answer(fs);
-	int fd = child > 0 ? pmp_watch_child(child) : -1; /* our child: CLONE_PARENT */
-	if (fd < 0) {
-		reap(fs); /* failed: from now on its spec's workers start as usual */
+	if (fs->pid <= 0 && !start(fs, endpoint, secret)) {
+		fs->pid = 0; /* pmp_spawn may have set it, for a process it has reaped since */
+		pmp_forkserver_stop(fs, true);
 		return -1;
 	}
-	*pid = child;
-	*pidfd = fd;
+	if (send(fs->sock, &id, sizeof(id), MSG_NOSIGNAL) != (ssize_t)sizeof(id)) {
+		pmp_forkserver_stop(fs, true);
+		return -1;
+	}
+	if (fs->owed++ == 0)
+		add_ms(&fs->deadline, PMP_FORK_REPLY_MS);
 	return 0;
+}
+
+int pmp_forkserver_answer(struct pmp_forkserver *fs, int32_t *id, pid_t *pid)
+{
+	int32_t a[2]; /* the worker's id, its pid or -errno */
+	ssize_t got;
+	if (fs->failed)
+		return -1;
+	while ((got = recv(fs->sock, a, sizeof(a), MSG_DONTWAIT)) < 0 && errno == EINTR)
+		;
+	if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
+	if (got != (ssize_t)sizeof(a) || fs->owed == 0) {
+		pmp_forkserver_stop(fs, true); /* gone (0: the end of its socket), or garbled */
+		return -1;
+	}
+	if (--fs->owed > 0)
+		add_ms(&fs->deadline, PMP_FORK_REPLY_MS);
+	*id = a[0];
+	*pid = a[1];
+	return 1;
 }
 
 void pmp_forkserver_free(struct pmp_forkserver *fs)
 {
 	if (!fs)
 		return;
-	reap(fs);
+	pmp_forkserver_stop(fs, fs->owed > 0);
 	pmp_spec_unref(fs->spec);
 	free(fs);
 }
@@ -166,7 +190,7 @@ int pmp_serve_forks(int fd, const struct pmp_fork_hooks *hooks, int32_t *worker_
 	prctl(PR_GET_NAME, name);
 	prctl(PR_SET_NAME, PMP_FORK_SERVER_NAME);
 	for (;;) {
-		int32_t id, reply;
+		int32_t id;
 		ssize_t got = recv(fd, &id, sizeof(id), 0);
 		if (got == 0)
 			return 0; /* the controller is gone */
@@ -187,10 +211,12 @@ int pmp_serve_forks(int fd, const struct pmp_fork_hooks *hooks, int32_t *worker_
 			*worker_id = id;
 			return 1;
 		}
-		reply = pid > 0 ? pid : -e;
-		if (send(fd, &reply, sizeof(reply), MSG_NOSIGNAL) < 0)
+		int32_t reply[2] = {id, pid > 0 ? pid : -e};
+		if (send(fd, reply, sizeof(reply), MSG_NOSIGNAL) < 0)
 			return 0; /* the controller is gone: the worker finds out itself */
-		if (hooks && hooks->idle)
+		/* idle() only while no request waits: it would keep a worker from its start */
+		struct pollfd next = {fd, POLLIN, 0};
+		if (hooks && hooks->idle && poll(&next, 1, 0) == 0)
 			hooks->idle(hooks->ctx);
 	}
 }

@@ -198,7 +198,7 @@ static int spawn(const pmp_spec *s, const char *endpoint, const char *secret, in
 	posix_spawn_file_actions_init(&fa);
 	posix_spawnattr_init(&attr);
 	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-	if (fork_fd >= 0) /* fork_fd is not PMP_FORK_FD (see pmp_forkserver_start): dup2 clears CLOEXEC */
+	if (fork_fd >= 0) /* fork_fd is not PMP_FORK_FD (see start() in forkserver.c): dup2 clears CLOEXEC */
 		posix_spawn_file_actions_adddup2(&fa, fork_fd, PMP_FORK_FD);
 	if (s->cwd)
 		posix_spawn_file_actions_addchdir_np(&fa, s->cwd);

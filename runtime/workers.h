@@ -27,6 +27,7 @@ struct pmp_wk {
 	pmp_spec *spec;            /* a reference */
 	bool per_task;             /* started for one task, exits after it */
 	bool init_sent;
+	bool forking;              /* asked of a fork server, which has not answered: no pid yet */
 	bool exit_seen;            /* its process ended while it held tasks: see lost_at */
 	bool disconnected;         /* its connection dropped while it held tasks: see lost_at */
 	struct timespec lost_at;   /* then, when its unanswered tasks count as lost */

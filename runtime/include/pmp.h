@@ -54,19 +54,19 @@ pmp_spec *pmp_spec_new(const char *const *argv, const char *const *envp, const c
 		       int cores, char *err, size_t errlen);
 void pmp_spec_unref(pmp_spec *s); /* NULL is fine */
 
-/* Workers of s are forked rather than started: a controller starts one process of s's
- * command as a fork server (PMP_FORK_FD in its environment instead of PMP_WORKER_ID),
- * which calls pmp_serve_forks and forks each worker of s, already past its program's
- * start (for Python, the interpreter's start and the worker's imports). The workers are
- * the controller's children all the same. Should the fork server fail, workers of s are
- * started as usual. Only for a command that serves forks (pmp.worker does); set before
- * s is used. */
+/* Workers of s are forked rather than started: a controller starts s's first worker as
+ * usual and, with the second, one process of s's command as a fork server (PMP_FORK_FD
+ * in its environment instead of PMP_WORKER_ID), which calls pmp_serve_forks and forks
+ * each further worker of s, already past its program's start (for Python, the
+ * interpreter's start and the worker's imports). The workers are the controller's
+ * children all the same. Should the fork server fail, workers of s are started as usual.
+ * Only for a command that serves forks (pmp.worker does); set before s is used. */
 void pmp_spec_set_forked(pmp_spec *s, bool forked);
 
 /* Run by pmp_serve_forks (each may be NULL): before() in the server before each fork,
  * after() right after it in the server (child 0) and in the new worker (child 1), and
- * idle() in the server once its answer is sent, before it waits for the next request:
- * the time to load what workers would otherwise each load for themselves. */
+ * idle() in the server once its answer is sent, when no request waits: the time to load
+ * what workers would otherwise each load for themselves. */
 struct pmp_fork_hooks {
 	void (*before)(void *ctx);
 	void (*after)(void *ctx, int child);

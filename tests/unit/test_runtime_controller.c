@@ -975,9 +975,9 @@ static void test_per_task_many(void **st)
 	rec_free(&r);
 }
 
-/* A forked spec's workers are forked by one fork server of its command, and are this
- * process's children all the same: their results, their exit statuses (a crash's
- * signal too) and their reaping are a started worker's. */
+/* A forked spec's first worker is started, and the rest are forked by one fork server of
+ * its command: this process's children all the same, whose results, exit statuses (a
+ * crash's signal too) and reaping are a started worker's. */
 static void test_forked_workers(void **st)
 {
 	(void)st;
@@ -999,7 +999,7 @@ static void test_forked_workers(void **st)
 		assert_int_equal(x.kind, PMP_EVENT_RESULT);
 		assert_int_equal(sscanf(x.payload, "%d %d %15s", &pids[t - 1], &ppid, how), 3);
 		assert_int_equal(ppid, getpid());
-		assert_string_equal(how, "forked");
+		assert_string_equal(how, t == 1 ? "started" : "forked");
 		for (uint64_t u = 1; u < t; u++)
 			assert_int_not_equal(pids[u - 1], pids[t - 1]); /* a fresh process per task */
 	}
@@ -1011,8 +1011,8 @@ static void test_forked_workers(void **st)
 	rec_free(&r);
 }
 
-/* A fork server that fails (here: exits at once) leaves its spec's workers started as
- * usual; nothing waits or fails for it. */
+/* A fork server that fails (here: exits at once, with a worker asked of it) leaves its
+ * spec's workers started as usual; nothing waits or fails for it. */
 static void test_forked_workers_without_their_server(void **st)
 {
 	(void)st;
@@ -1033,11 +1033,11 @@ static void test_forked_workers_without_their_server(void **st)
 		fail_msg("pmp_spec_new: %s", err);
 	pmp_spec_set_forked(spec, true);
 	pmp_controller *c = start(&r, NULL, 0, 0);
-	add_workers(c, spec, 1);
-	submit(c, 1, spec, "whoami");
-	submit(c, 2, NULL, "whoami");
-	wait_count(&r, ANY_TASK_EVENT, 2, "both results");
-	for (uint64_t t = 1; t <= 2; t++) {
+	pmp_controller_set_capacity(c, 2);
+	for (uint64_t t = 1; t <= 4; t++)
+		submit(c, t, spec, "whoami");
+	wait_count(&r, ANY_TASK_EVENT, 4, "every result");
+	for (uint64_t t = 1; t <= 4; t++) {
 		struct rec y = task_event(&r, t);
 		assert_int_equal(y.kind, PMP_EVENT_RESULT);
 		assert_contains(y.payload, " started");
