@@ -277,9 +277,9 @@ static struct pmp_forkserver *forkserver_of(pmp_controller *c, pmp_spec *spec)
 /* Starts worker w's process. A forked spec's first worker is started as usual, and its
  * fork server (started with the second) forks the rest: a spec of one worker (a per-task
  * resource of its own) costs no server, and the first result does not wait for the
- * server's start and then its fork, which took it from 27.5 to 31.2 ms with one worker
- * (/tmp/exp/fr_n.py, in the note of session 14). A forked worker's pid comes with its
- * server's answer (take_fork_answers). */
+ * server's start and then its fork, which made it 49.7 against 27.0 ms with 4 workers
+ * (benchmarks/perf/first_result.py local 20, forked against PMP_FORK=0; now 32.9 against
+ * 33.6). A forked worker's pid comes with its server's answer (take_fork_answers). */
 static int start_process(pmp_controller *c, pmp_spec *spec, struct pmp_wk *w, char *err, size_t errlen)
 {
 	struct pmp_forkserver *fs = spec->forked ? forkserver_of(c, spec) : NULL;

@@ -173,6 +173,14 @@ static pid_t fork_sibling(void)
 	};
 	fflush(NULL);
 	long pid = syscall(SYS_clone3, &args, sizeof(args));
+#if defined(__x86_64__)
+	/* clone3 refused (before Linux 5.3, or by a container's seccomp profile, which
+	 * answers ENOSYS as glibc expects): clone, whose arguments on x86-64 are flags,
+	 * stack (none: the child runs on a copy of this one, as fork's), parent_tid,
+	 * child_tid and tls. Other architectures order them differently. */
+	if (pid < 0 && errno == ENOSYS)
+		pid = syscall(SYS_clone, (unsigned long)args.flags, NULL, NULL, tid, 0UL);
+#endif
 	if (pid == 0) {
 		syscall(SYS_set_robust_list, robust, robust_len);
 		/* a process group of its own, as a started worker has (see pmp_spawn) */

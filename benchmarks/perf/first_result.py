@@ -1,6 +1,7 @@
 """Start to first result of workload (5) by worker count, beside its floors: one process
 (Slurm: one srun step) of `python3 -c "import pmp.worker"`, and the first of 4 such
-started at once. Prints medians (ms) and their ratio to the one-process floor.
+started at once; locally also with PMP_FORK=0 (every worker started, none forked), in
+turns. Prints medians (ms) and their ratio to the one-process floor.
 usage: first_result.py local|slurm ROUNDS   (slurm: inside salloc -N2 -n4)"""
 import os
 import statistics
@@ -26,12 +27,16 @@ if __name__ == "__main__":
     argv = [sys.executable, "-c", "import pmp.worker"]
     if backend == "slurm":
         argv = floors.srun(*argv)
-    runs = {**{n: [] for n in WORKERS}, "floor": [], "floor-4-at-once": []}
+    forks = ("1", "0") if backend == "local" else ("1",)
+    runs = {**{(n, f): [] for n in WORKERS for f in forks}, "floor": [], "floor-4-at-once": []}
     for _ in range(rounds):
         for n in WORKERS:
-            runs[n].append(first_result(backend, n))
+            for f in forks:
+                os.environ["PMP_FORK"] = f
+                runs[n, f].append(first_result(backend, n))
         runs["floor"].append(floors.launch_time(argv, 1)["seconds_median"])
         runs["floor-4-at-once"].append(floors.first_of_concurrent(argv, 4, 1)["seconds_median"])
     ms = {k: statistics.median(v) * 1000 for k, v in runs.items()}
     for k, v in ms.items():
-        print(f"{k if isinstance(k, str) else f'pmp, {k} workers'}: {v:.1f} ms, {v / ms['floor']:.2f}x the floor")
+        name = k if isinstance(k, str) else f"pmp, {k[0]} workers" + (", PMP_FORK=0" if k[1] == "0" else "")
+        print(f"{name}: {v:.1f} ms, {v / ms['floor']:.2f}x the floor")

@@ -10,12 +10,22 @@
  * Optional arguments: the worker id and the endpoint it expects in its environment (to
  * check "{worker_id}" and "{endpoint}" substitution); it exits with 9 when they differ.
  * With PMP_FORK_FD it is a fork server (pmp_serve_forks), whose forked workers skip the
- * argument check (their arguments are the server's); ECHO_FORK_FAIL makes it exit at once. */
+ * argument check (their arguments are the server's); ECHO_FORK_FAIL makes it exit at once,
+ * ECHO_FORK_GATE=PATH (a FIFO) makes it wait for a writer of PATH before it serves, and
+ * ECHO_FORK_DENY=clone3 (or clone3,clone) makes those system calls fail with ENOSYS in it
+ * (seccomp), as some containers' profiles do. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "pmp.h"
@@ -105,6 +115,23 @@ done:
 	return rc;
 }
 
+/* clone3, and clone too when also_clone, fail with ENOSYS from now on (seccomp). */
+static int deny_clone(bool also_clone)
+{
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone3, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, also_clone ? __NR_clone : __NR_clone3, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {sizeof(filter) / sizeof(filter[0]), filter};
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -1;
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+}
+
 int main(int argc, char **argv)
 {
 	char err[PMP_ERR_MAX] = "";
@@ -118,6 +145,18 @@ int main(int argc, char **argv)
 		char wbuf[16];
 		if (getenv("ECHO_FORK_FAIL"))
 			return 1;
+		const char *deny = getenv("ECHO_FORK_DENY");
+		if (deny && deny_clone(strcmp(deny, "clone3,clone") == 0) < 0) {
+			perror("echo_worker: seccomp");
+			return 1;
+		}
+		if (getenv("ECHO_FORK_GATE")) {
+			char byte;
+			int gate = open(getenv("ECHO_FORK_GATE"), O_RDONLY | O_CLOEXEC);
+			if (gate < 0 || read(gate, &byte, 1) != 1)
+				return 1;
+			close(gate);
+		}
 		int rc = pmp_serve_forks(atoi(getenv("PMP_FORK_FD")), NULL, &wid, err, sizeof(err));
 		if (rc <= 0) {
 			if (rc < 0)

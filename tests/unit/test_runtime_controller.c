@@ -361,6 +361,27 @@ static pmp_spec *echo_spec(int cores)
 	return s;
 }
 
+/* A spec of env entries added to this process's environment (NULL-terminated). */
+static pmp_spec *echo_spec_with(const char *const *extra)
+{
+	size_t n = 0, m = 0;
+	while (environ[n])
+		n++;
+	while (extra[m])
+		m++;
+	const char **env = calloc(n + m + 1, sizeof(*env));
+	assert_non_null(env);
+	memcpy(env, environ, n * sizeof(*env));
+	memcpy(env + n, extra, m * sizeof(*env));
+	const char *argv[] = {ECHO_WORKER, "{worker_id}", "{endpoint}", NULL};
+	char err[PMP_ERR_MAX] = "";
+	pmp_spec *spec = pmp_spec_new(argv, env, NULL, 1, err, sizeof(err));
+	free(env);
+	if (!spec)
+		fail_msg("pmp_spec_new: %s", err);
+	return spec;
+}
+
 static pmp_spec *spec_of(const char *const *argv, int cores)
 {
 	char err[PMP_ERR_MAX] = "";
@@ -1018,19 +1039,8 @@ static void test_forked_workers_without_their_server(void **st)
 	(void)st;
 	struct recorder r;
 	rec_init(&r);
-	size_t n = 0;
-	while (environ[n])
-		n++;
-	const char **env = calloc(n + 2, sizeof(*env));
-	assert_non_null(env);
-	memcpy(env, environ, n * sizeof(*env));
-	env[n] = "ECHO_FORK_FAIL=1";
-	const char *argv[] = {ECHO_WORKER, "{worker_id}", "{endpoint}", NULL};
-	char err[PMP_ERR_MAX] = "";
-	pmp_spec *spec = pmp_spec_new(argv, env, NULL, 1, err, sizeof(err));
-	free(env);
-	if (!spec)
-		fail_msg("pmp_spec_new: %s", err);
+	const char *extra[] = {"ECHO_FORK_FAIL=1", NULL};
+	pmp_spec *spec = echo_spec_with(extra);
 	pmp_spec_set_forked(spec, true);
 	pmp_controller *c = start(&r, NULL, 0, 0);
 	pmp_controller_set_capacity(c, 2);
@@ -1044,6 +1054,100 @@ static void test_forked_workers_without_their_server(void **st)
 	}
 	finish(c);
 	pmp_spec_unref(spec);
+	rec_free(&r);
+}
+
+/* Per-task tasks 1-4 of a forked spec whose fork server has ECHO_FORK_DENY=deny: how each
+ * worker began, "started" or "forked", into how[4]; every task must succeed. */
+static void forks_with_denied_syscalls(const char *deny, char how[4][16])
+{
+	struct recorder r;
+	rec_init(&r);
+	char var[64];
+	snprintf(var, sizeof(var), "ECHO_FORK_DENY=%s", deny);
+	const char *extra[] = {var, NULL};
+	pmp_spec *spec = echo_spec_with(extra);
+	pmp_spec_set_forked(spec, true);
+	pmp_controller *c = start(&r, NULL, 0, 0);
+	pmp_controller_set_capacity(c, 2);
+	for (uint64_t t = 1; t <= 4; t++)
+		submit(c, t, spec, "whoami");
+	wait_count(&r, ANY_TASK_EVENT, 4, "every result");
+	for (uint64_t t = 1; t <= 4; t++) {
+		struct rec x = task_event(&r, t);
+		assert_int_equal(x.kind, PMP_EVENT_RESULT);
+		assert_int_equal(sscanf(x.payload, "%*d %*d %15s", how[t - 1]), 1);
+	}
+	finish(c);
+	pmp_spec_unref(spec);
+	rec_free(&r);
+}
+
+/* Where clone3 fails with ENOSYS (Linux before 5.3, some containers' seccomp profiles),
+ * the fork server forks with clone on x86-64; elsewhere its workers are started. */
+static void test_forked_workers_without_clone3(void **st)
+{
+	(void)st;
+	char how[4][16];
+	forks_with_denied_syscalls("clone3", how);
+	assert_string_equal(how[0], "started");
+#if defined(__x86_64__)
+	const char *rest = "forked";
+#else
+	const char *rest = "started";
+#endif
+	for (int i = 1; i < 4; i++)
+		assert_string_equal(how[i], rest);
+}
+
+/* A fork server that cannot fork at all answers so, and is stopped: the spec's workers
+ * are started, and every task runs. */
+static void test_forked_workers_where_forks_fail(void **st)
+{
+	(void)st;
+	char how[4][16];
+	forks_with_denied_syscalls("clone3,clone", how);
+	for (int i = 0; i < 4; i++)
+		assert_string_equal(how[i], "started");
+}
+
+/* A fork server's start blocks nothing: while it has not served (here: until the test
+ * opens its gate), the spec's first worker, started, runs its task and answers. A
+ * controller that waited for the server's answer would never answer task 1 (the test
+ * would time out at wait_task). */
+static void test_a_starting_fork_server_blocks_nothing(void **st)
+{
+	(void)st;
+	struct recorder r;
+	rec_init(&r);
+	char dir[] = "/tmp/pmp-gate-XXXXXX", gate[64], var[96];
+	assert_non_null(mkdtemp(dir));
+	snprintf(gate, sizeof(gate), "%s/gate", dir);
+	assert_int_equal(mkfifo(gate, 0600), 0);
+	snprintf(var, sizeof(var), "ECHO_FORK_GATE=%s", gate);
+	const char *extra[] = {var, NULL};
+	pmp_spec *spec = echo_spec_with(extra);
+	pmp_spec_set_forked(spec, true);
+	pmp_controller *c = start(&r, NULL, 0, 0);
+	pmp_controller_set_capacity(c, 2);
+	submit(c, 1, spec, "whoami");
+	submit(c, 2, spec, "whoami"); /* asked of the server, which waits at its gate */
+	wait_task(&r, 1);
+	struct rec x = task_event(&r, 1);
+	assert_int_equal(x.kind, PMP_EVENT_RESULT);
+	assert_contains(x.payload, " started");
+	int fd = open(gate, O_WRONLY | O_CLOEXEC); /* the server is at its gate: open it */
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "", 1), 1);
+	close(fd);
+	wait_task(&r, 2);
+	x = task_event(&r, 2);
+	assert_int_equal(x.kind, PMP_EVENT_RESULT);
+	assert_contains(x.payload, " forked");
+	finish(c);
+	pmp_spec_unref(spec);
+	unlink(gate);
+	rmdir(dir);
 	rec_free(&r);
 }
 
@@ -1580,6 +1684,9 @@ int main(void)
 		cmocka_unit_test(test_per_task_worker_crash),
 		cmocka_unit_test(test_forked_workers),
 		cmocka_unit_test(test_forked_workers_without_their_server),
+		cmocka_unit_test(test_a_starting_fork_server_blocks_nothing),
+		cmocka_unit_test(test_forked_workers_without_clone3),
+		cmocka_unit_test(test_forked_workers_where_forks_fail),
 		cmocka_unit_test(test_missing_program),
 		cmocka_unit_test(test_missing_program_per_task),
 		cmocka_unit_test(test_program_that_exits_before_connecting),
