@@ -1032,39 +1032,13 @@ static void test_forked_workers(void **st)
 	rec_free(&r);
 }
 
-/* A fork server that fails (here: exits at once, with a worker asked of it) leaves its
- * spec's workers started as usual; nothing waits or fails for it. */
-static void test_forked_workers_without_their_server(void **st)
-{
-	(void)st;
-	struct recorder r;
-	rec_init(&r);
-	const char *extra[] = {"ECHO_FORK_FAIL=1", NULL};
-	pmp_spec *spec = echo_spec_with(extra);
-	pmp_spec_set_forked(spec, true);
-	pmp_controller *c = start(&r, NULL, 0, 0);
-	pmp_controller_set_capacity(c, 2);
-	for (uint64_t t = 1; t <= 4; t++)
-		submit(c, t, spec, "whoami");
-	wait_count(&r, ANY_TASK_EVENT, 4, "every result");
-	for (uint64_t t = 1; t <= 4; t++) {
-		struct rec y = task_event(&r, t);
-		assert_int_equal(y.kind, PMP_EVENT_RESULT);
-		assert_contains(y.payload, " started");
-	}
-	finish(c);
-	pmp_spec_unref(spec);
-	rec_free(&r);
-}
-
-/* Per-task tasks 1-4 of a forked spec whose fork server has ECHO_FORK_DENY=deny: how each
- * worker began, "started" or "forked", into how[4]; every task must succeed. */
-static void forks_with_denied_syscalls(const char *deny, char how[4][16])
+/* Per-task tasks 1-4 of a forked spec, its workers' environment with var added (what
+ * echo_worker's fork server is to do): how each worker began, "started" or "forked", into
+ * how[4]; every task must succeed. */
+static void four_forked_tasks(const char *var, char how[4][16])
 {
 	struct recorder r;
 	rec_init(&r);
-	char var[64];
-	snprintf(var, sizeof(var), "ECHO_FORK_DENY=%s", deny);
 	const char *extra[] = {var, NULL};
 	pmp_spec *spec = echo_spec_with(extra);
 	pmp_spec_set_forked(spec, true);
@@ -1083,13 +1057,24 @@ static void forks_with_denied_syscalls(const char *deny, char how[4][16])
 	rec_free(&r);
 }
 
+/* A fork server that fails (here: exits at once, with workers asked of it) leaves its
+ * spec's workers started as usual; nothing waits or fails for it. */
+static void test_forked_workers_without_their_server(void **st)
+{
+	(void)st;
+	char how[4][16];
+	four_forked_tasks("ECHO_FORK_FAIL=1", how);
+	for (int i = 0; i < 4; i++)
+		assert_string_equal(how[i], "started");
+}
+
 /* Where clone3 fails with ENOSYS (Linux before 5.3, some containers' seccomp profiles),
  * the fork server forks with clone on x86-64; elsewhere its workers are started. */
 static void test_forked_workers_without_clone3(void **st)
 {
 	(void)st;
 	char how[4][16];
-	forks_with_denied_syscalls("clone3", how);
+	four_forked_tasks("ECHO_FORK_DENY=clone3", how);
 	assert_string_equal(how[0], "started");
 #if defined(__x86_64__)
 	const char *rest = "forked";
@@ -1106,7 +1091,7 @@ static void test_forked_workers_where_forks_fail(void **st)
 {
 	(void)st;
 	char how[4][16];
-	forks_with_denied_syscalls("clone3,clone", how);
+	four_forked_tasks("ECHO_FORK_DENY=clone3,clone", how);
 	for (int i = 0; i < 4; i++)
 		assert_string_equal(how[i], "started");
 }
