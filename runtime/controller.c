@@ -77,6 +77,8 @@ struct pmp_controller {
 	/* the runner only */
 	struct pmp_worker_table workers;
 	struct pmp_forkserver *forkservers; /* of the forked specs used so far */
+	pid_t *strays;         /* see handle_message: reaped when the workers are gone */
+	size_t nstrays;
 	int used_cores;
 	int start_failures;
 	bool shutdown_sent;
@@ -227,16 +229,35 @@ static void requeue_tasks(pmp_controller *c, struct pmp_wk *w);
 static bool want_long_lived(const pmp_controller *c);
 static bool add_spawn_request(pmp_controller *c, pmp_spec *spec, int n);
 
+/* The pid a worker tells in its ready message ("pid N on HOST"), when it is a child of
+ * this process (a forked worker, whatever its fork server's fate); else -1. */
+static pid_t child_of_info(const char *info)
+{
+	int pid = 0;
+	siginfo_t si;
+	if (sscanf(info, "pid %d", &pid) != 1 || pid <= 0 ||
+	    waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
+		return -1; /* not our child (ECHILD) */
+	return pid;
+}
+
 /* fs has stopped (failed, or gone as the least recently used) owing answers: the
  * workers it owes are dropped and started again as usual under new ids, none a start
  * failure. It may have forked some after all: such a process, with a dropped worker's
- * id, finds no worker of its id (the controller ignores it). */
+ * id, finds no worker of its id, and is told to exit (stray). One that has connected
+ * already tells its pid, and is kept. */
 static void restart_forks(pmp_controller *c, const struct pmp_forkserver *fs)
 {
 	for (size_t i = 0; i < c->workers.cap; i++) {
 		struct pmp_wk *w = c->workers.slots[i];
 		if (!w || !w->forking || w->spec != fs->spec)
 			continue;
+		pid_t pid = w->state != PMP_W_STARTING ? child_of_info(w->info) : -1;
+		if (pid > 0 && (w->pidfd = pmp_watch_child(pid)) >= 0) {
+			w->pid = pid;
+			w->forking = false;
+			continue;
+		}
 		if (w->per_task) {
 			requeue_tasks(c, w); /* its task, to a new worker */
 			c->used_cores -= w->spec->cores;
@@ -381,12 +402,13 @@ static bool add_spawn_request(pmp_controller *c, pmp_spec *spec, int n)
 	return true;
 }
 
-static int send_to(pmp_controller *c, struct pmp_wk *w, uint8_t type, uint8_t flags, uint64_t id, pmp_msg *m)
+/* To the worker of id worker (there may be no record of it: see handle_message). */
+static int send_to(pmp_controller *c, int32_t worker, uint8_t type, uint8_t flags, uint64_t id, pmp_msg *m)
 {
 	uint8_t rid[PMP_ROUTING_ID_SIZE];
 	zmq_msg_t route;
 	struct pmp_header h = {type, flags, id};
-	pmp_routing_id(w->id, rid);
+	pmp_routing_id(worker, rid);
 	zmq_msg_init_size(&route, sizeof(rid));
 	memcpy(zmq_msg_data(&route), rid, sizeof(rid));
 	int rc = m ? pmp_send_msg(c->router, &route, &h, m) : pmp_send(c->router, &route, &h, NULL, 0);
@@ -413,7 +435,7 @@ static void send_task(pmp_controller *c, struct pmp_wk *w, struct pmp_task *t)
 	/* A copy goes out (ZeroMQ shares large frames rather than copying them): the task
 	 * keeps its frames until answered, to run elsewhere if this worker dies first. */
 	pmp_msg *copy = copy_msg(t->payload);
-	bool sent = copy && send_to(c, w, PMP_MSG_TASK, w->per_task ? PMP_FLAG_LAST : 0, t->id, copy) == 0;
+	bool sent = copy && send_to(c, w->id, PMP_MSG_TASK, w->per_task ? PMP_FLAG_LAST : 0, t->id, copy) == 0;
 	pmp_msg_free(copy);
 	t->sent = true;
 	if (sent)
@@ -449,7 +471,7 @@ static void worker_ready(pmp_controller *c, struct pmp_wk *w, pmp_msg *m)
 	if (e)
 		snprintf(event_text(c, e), TEXT_MAX, "%s", w->info);
 	if (c->shutdown_sent) {
-		send_to(c, w, PMP_MSG_SHUTDOWN, 0, 0, NULL);
+		send_to(c, w->id, PMP_MSG_SHUTDOWN, 0, 0, NULL);
 		w->state = PMP_W_STOPPING;
 		return;
 	}
@@ -460,7 +482,7 @@ static void worker_ready(pmp_controller *c, struct pmp_wk *w, pmp_msg *m)
 	}
 	if (c->init && !w->init_sent) {
 		pmp_msg *copy = copy_msg(c->init);
-		if (!copy || send_to(c, w, PMP_MSG_INIT, 0, 0, copy) < 0)
+		if (!copy || send_to(c, w->id, PMP_MSG_INIT, 0, 0, copy) < 0)
 			w->state = PMP_W_STOPPING;
 		pmp_msg_free(copy);
 		w->init_sent = true;
@@ -489,15 +511,54 @@ static void task_result(pmp_controller *c, struct pmp_wk *w, const struct pmp_he
 		pmp_msg_free(payload);
 }
 
+/* A worker of ours (it passed the handshake) that has no record says it is ready: one
+ * forked for a worker that was dropped when its fork server failed after the fork
+ * (restart_forks). Told to exit, it does not wait for tasks that never come; a child of
+ * this process, it is reaped with the workers. */
+static void stray(pmp_controller *c, int32_t id, const pmp_msg *m)
+{
+	char info[64] = "";
+	pmp_frame f = pmp_msg_frame(m, 2);
+	if (f.size)
+		memcpy(info, f.data, f.size < sizeof(info) - 1 ? f.size : sizeof(info) - 1);
+	send_to(c, id, PMP_MSG_SHUTDOWN, 0, 0, NULL);
+	pid_t pid = child_of_info(info);
+	if (pid <= 0)
+		return;
+	pid_t *more = realloc(c->strays, (c->nstrays + 1) * sizeof(*more));
+	if (!more)
+		return; /* left unreaped until this process ends */
+	c->strays = more;
+	c->strays[c->nstrays++] = pid;
+}
+
+static void reap_strays(pmp_controller *c)
+{
+	for (size_t i = 0; i < c->nstrays; i++) {
+		int pidfd = pmp_watch_child(c->strays[i]); /* -1: killed and reaped already */
+		if (pidfd >= 0)
+			pmp_reap_within(c->strays[i], pidfd, PMP_FORK_STOP_MS);
+	}
+	free(c->strays);
+	c->strays = NULL;
+	c->nstrays = 0;
+}
+
 static void handle_message(pmp_controller *c, pmp_msg *m)
 {
 	struct pmp_header h;
 	if (m->n < 2)
 		return;
 	pmp_frame route = pmp_msg_frame(m, 0), head = pmp_msg_frame(m, 1);
-	struct pmp_wk *w = pmp_workers_get(&c->workers, pmp_routing_id_parse(route.data, route.size));
-	if (!w || pmp_header_decode(head.data, head.size, &h) < 0 || !pmp_type_to_controller(h.type))
-		return; /* not from one of our workers, or not pmp: drop it unread */
+	int64_t id = pmp_routing_id_parse(route.data, route.size);
+	struct pmp_wk *w = pmp_workers_get(&c->workers, id);
+	if (pmp_header_decode(head.data, head.size, &h) < 0 || !pmp_type_to_controller(h.type))
+		return; /* not pmp: drop it unread */
+	if (!w) {
+		if (h.type == PMP_MSG_READY && id >= 0 && id < c->workers.next_id && h.id == (uint64_t)id)
+			stray(c, (int32_t)id, m);
+		return;
+	}
 	if (h.type == PMP_MSG_READY && w->state == PMP_W_STARTING && h.id == (uint64_t)w->id)
 		worker_ready(c, w, m);
 	else if (h.type == PMP_MSG_RESULT && w->state != PMP_W_STARTING)
@@ -794,7 +855,7 @@ static bool shutdown_turn(pmp_controller *c)
 		for (size_t i = 0; i < c->workers.cap; i++) {
 			struct pmp_wk *w = c->workers.slots[i];
 			if (w && w->state == PMP_W_READY) {
-				send_to(c, w, PMP_MSG_SHUTDOWN, 0, 0, NULL);
+				send_to(c, w->id, PMP_MSG_SHUTDOWN, 0, 0, NULL);
 				w->state = PMP_W_STOPPING;
 			}
 		}
@@ -1025,6 +1086,7 @@ static void *io_main(void *arg)
 		flush_events(c);
 		if (done) {
 			stop_forkservers(c); /* the workers are gone: their servers go too */
+			reap_strays(c);
 			break;
 		}
 		pthread_mutex_lock(&c->lock);
@@ -1482,6 +1544,7 @@ void pmp_controller_free(pmp_controller *c)
 	}
 	pmp_workers_free(&c->workers);
 	stop_forkservers(c);
+	reap_strays(c);
 	while (c->spawns) {
 		struct spawn_request *r = c->spawns;
 		c->spawns = r->next;

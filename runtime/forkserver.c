@@ -44,16 +44,8 @@ void pmp_forkserver_stop(struct pmp_forkserver *fs, bool kill_now)
 	if (fs->sock >= 0)
 		close(fs->sock);
 	fs->sock = -1;
-	if (fs->pid > 0) {
-		struct pollfd p = {fs->pidfd, POLLIN, 0};
-		while (!kill_now && poll(&p, 1, PMP_FORK_STOP_MS) < 0 && errno == EINTR)
-			;
-		if (kill_now || !(p.revents & POLLIN))
-			kill(fs->pid, SIGKILL); /* ours and unreaped: the pid is still its */
-		while (waitpid(fs->pid, NULL, 0) < 0 && errno == EINTR)
-			;
-		close(fs->pidfd);
-	}
+	if (fs->pid > 0)
+		pmp_reap_within(fs->pid, fs->pidfd, kill_now ? 0 : PMP_FORK_STOP_MS);
 	fs->pid = 0;
 	fs->pidfd = -1;
 }

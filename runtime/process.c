@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -170,6 +171,18 @@ int pmp_watch_child(pid_t pid)
 		errno = e;
 	}
 	return fd;
+}
+
+void pmp_reap_within(pid_t pid, int pidfd, int ms)
+{
+	struct pollfd p = {pidfd, POLLIN, 0};
+	while (ms > 0 && poll(&p, 1, ms) < 0 && errno == EINTR)
+		;
+	if (!(p.revents & POLLIN))
+		kill(pid, SIGKILL); /* ours and unreaped: the pid is still its */
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	close(pidfd);
 }
 
 /* pmp_spawn, or with fork_fd >= 0 a fork server (id -1) with fork_fd as PMP_FORK_FD. */

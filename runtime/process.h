@@ -36,6 +36,10 @@ int pmp_spawn(const pmp_spec *s, const char *endpoint, const char *secret, int32
  * none, once pid is killed and reaped (a worker that cannot be watched must not run). */
 int pmp_watch_child(pid_t pid);
 
+/* Waits at most ms for child pid (pidfd its pidfd) to end, kills it if it has not, reaps
+ * it and closes pidfd. */
+void pmp_reap_within(pid_t pid, int pidfd, int ms);
+
 /* Starts a fork server of spec: as pmp_spawn, with PMP_FORK_FD (fd, moved to descriptor
  * PMP_FORK_FD) instead of PMP_WORKER_ID. */
 int pmp_spawn_forkserver(const pmp_spec *s, const char *endpoint, const char *secret, int fd, pid_t *pid,

@@ -13,7 +13,8 @@
  * argument check (their arguments are the server's); ECHO_FORK_FAIL makes it exit at once,
  * ECHO_FORK_GATE=PATH (a FIFO) makes it wait for a writer of PATH before it serves, and
  * ECHO_FORK_DENY=clone3 (or clone3,clone) makes those system calls fail with ENOSYS in it
- * (seccomp), as some containers' profiles do. */
+ * (seccomp), as some containers' profiles do, and ECHO_FORK_DIE=PATH makes it exit right
+ * after its first fork, before its answer, the worker it forked writing its pid to PATH. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -115,6 +116,16 @@ done:
 	return rc;
 }
 
+/* ECHO_FORK_DIE's hook: the server exits; its worker writes its pid to the file path. */
+static void die_after_fork(void *path, int child)
+{
+	if (!child)
+		_exit(1);
+	FILE *f = fopen(path, "w");
+	if (!f || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f) != 0)
+		_exit(1);
+}
+
 /* clone3, and clone too when also_clone, fail with ENOSYS from now on (seccomp). */
 static int deny_clone(bool also_clone)
 {
@@ -157,7 +168,8 @@ int main(int argc, char **argv)
 				return 1;
 			close(gate);
 		}
-		int rc = pmp_serve_forks(atoi(getenv("PMP_FORK_FD")), NULL, &wid, err, sizeof(err));
+		struct pmp_fork_hooks die = {NULL, die_after_fork, NULL, getenv("ECHO_FORK_DIE")};
+		int rc = pmp_serve_forks(atoi(getenv("PMP_FORK_FD")), die.ctx ? &die : NULL, &wid, err, sizeof(err));
 		if (rc <= 0) {
 			if (rc < 0)
 				fprintf(stderr, "echo_worker: %s\n", err);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1096,6 +1097,47 @@ static void test_forked_workers_where_forks_fail(void **st)
 		assert_string_equal(how[i], "started");
 }
 
+/* A fork server that dies between its fork and its answer: the worker it asked for is
+ * started anew under another id, and the process it forked, which connects under the old
+ * one, is told to exit and is reaped (finish: no child left). */
+static void test_a_worker_forked_by_a_dying_server_is_told_to_exit(void **st)
+{
+	(void)st;
+	struct recorder r;
+	rec_init(&r);
+	char path[] = "/tmp/pmp-stray-XXXXXX", var[64];
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	snprintf(var, sizeof(var), "ECHO_FORK_DIE=%s", path);
+	const char *extra[] = {var, NULL};
+	pmp_spec *spec = echo_spec_with(extra);
+	pmp_spec_set_forked(spec, true);
+	pmp_controller *c = start(&r, NULL, 0, 0);
+	pmp_controller_set_capacity(c, 1);
+	for (uint64_t t = 1; t <= 2; t++)
+		submit(c, t, spec, "whoami"); /* 2: asked of the server, which dies */
+	wait_count(&r, ANY_TASK_EVENT, 2, "both results");
+	for (uint64_t t = 1; t <= 2; t++) {
+		struct rec x = task_event(&r, t);
+		assert_int_equal(x.kind, PMP_EVENT_RESULT);
+		assert_contains(x.payload, " started");
+	}
+	char buf[32] = "";
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	assert_true(n > 0);
+	pid_t stray = (pid_t)atoi(buf);
+	int pidfd = (int)syscall(SYS_pidfd_open, stray, 0);
+	assert_true(pidfd >= 0);
+	struct pollfd p = {pidfd, POLLIN, 0};
+	assert_int_equal(poll(&p, 1, wait_seconds() * 1000), 1); /* it exits, told to */
+	close(pidfd);
+	close(fd);
+	unlink(path);
+	finish(c);
+	pmp_spec_unref(spec);
+	rec_free(&r);
+}
+
 /* A fork server's start blocks nothing: while it has not served (here: until the test
  * opens its gate), the spec's first worker, started, runs its task and answers. A
  * controller that waited for the server's answer would never answer task 1 (the test
@@ -1670,6 +1712,7 @@ int main(void)
 		cmocka_unit_test(test_forked_workers),
 		cmocka_unit_test(test_forked_workers_without_their_server),
 		cmocka_unit_test(test_a_starting_fork_server_blocks_nothing),
+		cmocka_unit_test(test_a_worker_forked_by_a_dying_server_is_told_to_exit),
 		cmocka_unit_test(test_forked_workers_without_clone3),
 		cmocka_unit_test(test_forked_workers_where_forks_fail),
 		cmocka_unit_test(test_missing_program),
