@@ -77,7 +77,11 @@ struct pmp_controller {
 	/* the runner only */
 	struct pmp_worker_table workers;
 	struct pmp_forkserver *forkservers; /* of the forked specs used so far */
-	pid_t *strays;         /* see handle_message: reaped when the workers are gone */
+	/* Workers dropped while a fork server owed them (restart_forks): a process forked for
+	 * one may still connect. Those that do are strays (see stray()), reaped at the end. */
+	int32_t *dropped;
+	size_t ndropped;
+	struct stray { pid_t pid; int pidfd; } *strays;
 	size_t nstrays;
 	int used_cores;
 	int start_failures;
@@ -263,6 +267,11 @@ static void restart_forks(pmp_controller *c, const struct pmp_forkserver *fs)
 			c->used_cores -= w->spec->cores;
 		} else if (want_long_lived(c) && !add_spawn_request(c, w->spec, 1)) {
 			start_failed(c, "pmp: out of memory restarting a worker");
+		}
+		int32_t *more = realloc(c->dropped, (c->ndropped + 1) * sizeof(*more));
+		if (more) { /* else a process forked for it, if any, is left to itself */
+			c->dropped = more;
+			c->dropped[c->ndropped++] = w->id;
 		}
 		pmp_workers_remove(&c->workers, w->id);
 	}
@@ -511,34 +520,37 @@ static void task_result(pmp_controller *c, struct pmp_wk *w, const struct pmp_he
 		pmp_msg_free(payload);
 }
 
-/* A worker of ours (it passed the handshake) that has no record says it is ready: one
- * forked for a worker that was dropped when its fork server failed after the fork
- * (restart_forks). Told to exit, it does not wait for tasks that never come; a child of
- * this process, it is reaped with the workers. */
+/* Worker id says it is ready, and has no record: if it was dropped while a fork server
+ * owed it (restart_forks), this is the process forked for it after all. Told to exit, it
+ * does not wait for tasks that never come; a child of this process ("pid N on HOST", and
+ * waitid says whose), it is reaped with the workers. */
 static void stray(pmp_controller *c, int32_t id, const pmp_msg *m)
 {
+	size_t i = 0;
+	while (i < c->ndropped && c->dropped[i] != id)
+		i++;
+	if (i == c->ndropped)
+		return; /* no one we know of */
+	c->dropped[i] = c->dropped[--c->ndropped];
+	send_to(c, id, PMP_MSG_SHUTDOWN, 0, 0, NULL);
 	char info[64] = "";
 	pmp_frame f = pmp_msg_frame(m, 2);
 	if (f.size)
 		memcpy(info, f.data, f.size < sizeof(info) - 1 ? f.size : sizeof(info) - 1);
-	send_to(c, id, PMP_MSG_SHUTDOWN, 0, 0, NULL);
 	pid_t pid = child_of_info(info);
-	if (pid <= 0)
-		return;
-	pid_t *more = realloc(c->strays, (c->nstrays + 1) * sizeof(*more));
+	struct stray *more = pid > 0 ? realloc(c->strays, (c->nstrays + 1) * sizeof(*more)) : NULL;
 	if (!more)
-		return; /* left unreaped until this process ends */
+		return; /* not our child; or out of memory: a zombie until this process ends */
 	c->strays = more;
-	c->strays[c->nstrays++] = pid;
+	int pidfd = pmp_watch_child(pid); /* -1: killed and reaped already */
+	if (pidfd >= 0)
+		c->strays[c->nstrays++] = (struct stray){pid, pidfd};
 }
 
 static void reap_strays(pmp_controller *c)
 {
-	for (size_t i = 0; i < c->nstrays; i++) {
-		int pidfd = pmp_watch_child(c->strays[i]); /* -1: killed and reaped already */
-		if (pidfd >= 0)
-			pmp_reap_within(c->strays[i], pidfd, PMP_FORK_STOP_MS);
-	}
+	for (size_t i = 0; i < c->nstrays; i++)
+		pmp_reap_within(c->strays[i].pid, c->strays[i].pidfd, PMP_FORK_STOP_MS);
 	free(c->strays);
 	c->strays = NULL;
 	c->nstrays = 0;
@@ -555,7 +567,7 @@ static void handle_message(pmp_controller *c, pmp_msg *m)
 	if (pmp_header_decode(head.data, head.size, &h) < 0 || !pmp_type_to_controller(h.type))
 		return; /* not pmp: drop it unread */
 	if (!w) {
-		if (h.type == PMP_MSG_READY && id >= 0 && id < c->workers.next_id && h.id == (uint64_t)id)
+		if (h.type == PMP_MSG_READY && id >= 0 && id <= INT32_MAX && h.id == (uint64_t)id)
 			stray(c, (int32_t)id, m);
 		return;
 	}
@@ -1545,6 +1557,7 @@ void pmp_controller_free(pmp_controller *c)
 	pmp_workers_free(&c->workers);
 	stop_forkservers(c);
 	reap_strays(c);
+	free(c->dropped);
 	while (c->spawns) {
 		struct spawn_request *r = c->spawns;
 		c->spawns = r->next;
