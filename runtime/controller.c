@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "deadline.h"
 #include "errors.h"
 #include "forkserver.h"
 #include "msg.h"
@@ -145,20 +146,9 @@ static void flush_events(pmp_controller *c)
 }
 
 /* t = now + s seconds (CLOCK_MONOTONIC) */
-static void add_seconds(struct timespec *t, double s)
-{
-	clock_gettime(CLOCK_MONOTONIC, t);
-	t->tv_sec += (time_t)s;
-	t->tv_nsec += (long)((s - (double)(time_t)s) * 1e9);
-	if (t->tv_nsec >= 1000000000L) {
-		t->tv_sec++;
-		t->tv_nsec -= 1000000000L;
-	}
-}
-
 static void lag_deadline(struct timespec *t)
 {
-	add_seconds(t, RESULT_LAG_MS / 1000.0);
+	pmp_deadline_in(t, RESULT_LAG_MS / 1000.0);
 }
 
 /* ---------- tasks ---------- */
@@ -313,7 +303,7 @@ static struct pmp_forkserver *forkserver_of(pmp_controller *c, pmp_spec *spec)
 static int start_process(pmp_controller *c, pmp_spec *spec, struct pmp_wk *w, char *err, size_t errlen)
 {
 	struct pmp_forkserver *fs = spec->forked ? forkserver_of(c, spec) : NULL;
-	if (fs && fs->uses++ > 0) {
+	if (fs && !fs->failed && fs->uses++ > 0) {
 		if (pmp_forkserver_ask(fs, c->endpoint, c->keys.env, w->id) == 0) {
 			w->forking = true;
 			return 0;
@@ -861,7 +851,7 @@ static bool shutdown_turn(pmp_controller *c)
 		return false;
 	if (!c->shutdown_sent) {
 		c->shutdown_sent = true;
-		add_seconds(&c->deadline, c->cfg.shutdown_grace);
+		pmp_deadline_in(&c->deadline, c->cfg.shutdown_grace);
 		/* Connected workers are told to exit; those still starting are told when
 		 * they connect (worker_ready), so that a launcher like srun ends cleanly. */
 		for (size_t i = 0; i < c->workers.cap; i++) {
@@ -1067,7 +1057,7 @@ static void take_turns_back(pmp_controller *c)
 static void lend_turns(pmp_controller *c)
 {
 	c->runner = RUN_LENT;
-	add_seconds(&c->lent_until, c->stopping ? 0 : c->lend_us / 1e6);
+	pmp_deadline_in(&c->lent_until, c->stopping ? 0 : c->lend_us / 1e6);
 	if (c->io_parked || c->handoff_waiters)
 		pthread_cond_broadcast(&c->runner_cond);
 }
@@ -1486,7 +1476,7 @@ int pmp_controller_wait(pmp_controller *c, uint64_t task, double timeout)
 {
 	struct timespec deadline;
 	if (timeout >= 0)
-		add_seconds(&deadline, timeout);
+		pmp_deadline_in(&deadline, timeout);
 	pthread_mutex_lock(&c->lock);
 	if (c->cfg.io_lend_us < 0 || (c->io_started && pthread_equal(pthread_self(), c->io))) {
 		pthread_mutex_unlock(&c->lock);

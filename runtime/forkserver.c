@@ -5,6 +5,7 @@
  * id and -errno when it could not fork. The server ends when the controller's end closes. */
 #include "forkserver.h"
 
+#include "deadline.h"
 #include "errors.h"
 #include "process.h"
 
@@ -21,21 +22,9 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 /* ---------- the controller's end ---------- */
-
-static void add_ms(struct timespec *t, long ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, t);
-	t->tv_sec += ms / 1000;
-	t->tv_nsec += (ms % 1000) * 1000000L;
-	if (t->tv_nsec >= 1000000000L) {
-		t->tv_sec++;
-		t->tv_nsec -= 1000000000L;
-	}
-}
 
 void pmp_forkserver_stop(struct pmp_forkserver *fs, bool kill_now)
 {
@@ -97,7 +86,7 @@ int pmp_forkserver_ask(struct pmp_forkserver *fs, const char *endpoint, const ch
 		return -1;
 	}
 	if (fs->owed++ == 0)
-		add_ms(&fs->deadline, PMP_FORK_REPLY_MS);
+		pmp_deadline_in(&fs->deadline, PMP_FORK_REPLY_MS / 1000.0);
 	return 0;
 }
 
@@ -116,7 +105,7 @@ int pmp_forkserver_answer(struct pmp_forkserver *fs, int32_t *id, pid_t *pid)
 		return -1;
 	}
 	if (--fs->owed > 0)
-		add_ms(&fs->deadline, PMP_FORK_REPLY_MS);
+		pmp_deadline_in(&fs->deadline, PMP_FORK_REPLY_MS / 1000.0);
 	*id = a[0];
 	*pid = a[1];
 	return 1;
