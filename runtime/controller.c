@@ -279,7 +279,7 @@ static struct pmp_forkserver *forkserver_of(pmp_controller *c, pmp_spec *spec)
 		at = &(*at)->next;
 	if ((fs = *at))
 		*at = fs->next;
-	else if (!(fs = pmp_forkserver_new(spec)))
+	else if (!(fs = pmp_forkserver_new(spec, c->cfg.fork_timeout)))
 		return NULL;
 	fs->next = c->forkservers;
 	c->forkservers = fs;
@@ -1209,6 +1209,8 @@ pmp_controller *pmp_controller_start(const pmp_controller_config *cfg, pmp_event
 		c->cfg.max_start_failures = 3;
 	if (c->cfg.io_lend_us == 0)
 		c->cfg.io_lend_us = 1000;
+	if (c->cfg.fork_timeout <= 0)
+		c->cfg.fork_timeout = 30;
 	c->lend_us = c->cfg.io_lend_us;
 	c->cfg.bind = NULL; /* the caller's strings: used once, below */
 	c->cfg.secret = NULL;

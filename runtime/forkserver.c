@@ -39,12 +39,13 @@ void pmp_forkserver_stop(struct pmp_forkserver *fs, bool kill_now)
 	fs->pidfd = -1;
 }
 
-struct pmp_forkserver *pmp_forkserver_new(pmp_spec *spec)
+struct pmp_forkserver *pmp_forkserver_new(pmp_spec *spec, double timeout)
 {
 	struct pmp_forkserver *fs = calloc(1, sizeof(*fs));
 	if (!fs)
 		return NULL;
 	fs->spec = pmp_spec_ref(spec);
+	fs->timeout = timeout;
 	fs->pidfd = fs->sock = -1;
 	return fs;
 }
@@ -86,7 +87,7 @@ int pmp_forkserver_ask(struct pmp_forkserver *fs, const char *endpoint, const ch
 		return -1;
 	}
 	if (fs->owed++ == 0)
-		pmp_deadline_in(&fs->deadline, PMP_FORK_REPLY_MS / 1000.0);
+		pmp_deadline_in(&fs->deadline, fs->timeout);
 	return 0;
 }
 
@@ -105,7 +106,7 @@ int pmp_forkserver_answer(struct pmp_forkserver *fs, int32_t *id, pid_t *pid)
 		return -1;
 	}
 	if (--fs->owed > 0)
-		pmp_deadline_in(&fs->deadline, PMP_FORK_REPLY_MS / 1000.0);
+		pmp_deadline_in(&fs->deadline, fs->timeout);
 	*id = a[0];
 	*pid = a[1];
 	return 1;

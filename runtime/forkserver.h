@@ -23,13 +23,15 @@ struct pmp_forkserver {
 	pid_t pid;        /* 0 before its start */
 	int pidfd, sock;
 	size_t owed;      /* requests not yet answered */
+	double timeout;   /* seconds an answer may take */
 	struct timespec deadline; /* for the next answer, while some are owed */
 	size_t uses;      /* workers of spec asked for, forked or not (see the controller) */
 	struct pmp_forkserver *next;
 };
 
-/* The fork server of spec, not yet started (pmp_forkserver_ask starts it); NULL on ENOMEM. */
-struct pmp_forkserver *pmp_forkserver_new(pmp_spec *spec);
+/* The fork server of spec, not yet started (pmp_forkserver_ask starts it), whose answers
+ * may take timeout seconds each; NULL on ENOMEM. */
+struct pmp_forkserver *pmp_forkserver_new(pmp_spec *spec, double timeout);
 
 /* Asks fs for worker id, starting fs first if it has not been: 0, or -1 when fs has failed
  * (or fails now: it is then stopped), and the worker is to be started as usual. */
@@ -48,7 +50,6 @@ void pmp_forkserver_stop(struct pmp_forkserver *fs, bool kill_now);
  * now would be no one's) and frees it with its spec reference. */
 void pmp_forkserver_free(struct pmp_forkserver *fs);
 
-#define PMP_FORK_REPLY_MS 30000 /* the longest a request waits for its answer */
 #define PMP_FORK_STOP_MS 5000
 
 #endif

@@ -132,6 +132,9 @@ typedef struct pmp_controller_config {
 				   back. While waits keep coming back sooner, the lend doubles, up to
 				   16 times this (pmp_controller_reclaim_io ends it at once);
 				   0: 1000; < 0: waits never run the I/O */
+	double fork_timeout;    /* seconds a fork server (pmp_spec_set_forked) may take to answer
+				   a request, the first one with its own start, before it counts
+				   as failed and its spec's workers are started; 0: 30 */
 } pmp_controller_config;
 
 /* Every controller makes its own secret and gives it to its workers in their environment

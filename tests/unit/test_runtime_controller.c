@@ -1138,6 +1138,41 @@ static void test_a_worker_forked_by_a_dying_server_is_told_to_exit(void **st)
 	rec_free(&r);
 }
 
+/* A fork server that does not answer within fork_timeout (here: it waits at a gate that
+ * never opens) is killed, and the worker asked of it is started: every task runs. */
+static void test_a_silent_fork_server_is_given_up(void **st)
+{
+	(void)st;
+	struct recorder r;
+	rec_init(&r);
+	char dir[] = "/tmp/pmp-gate-XXXXXX", gate[64], var[96], err[PMP_ERR_MAX] = "";
+	assert_non_null(mkdtemp(dir));
+	snprintf(gate, sizeof(gate), "%s/gate", dir);
+	assert_int_equal(mkfifo(gate, 0600), 0);
+	snprintf(var, sizeof(var), "ECHO_FORK_GATE=%s", gate);
+	const char *extra[] = {var, NULL};
+	pmp_spec *spec = echo_spec_with(extra);
+	pmp_spec_set_forked(spec, true);
+	pmp_controller_config cfg = {.shutdown_grace = 5.0, .fork_timeout = 0.5};
+	pmp_controller *c = pmp_controller_start(&cfg, on_events, &r, err, sizeof(err));
+	if (!c)
+		fail_msg("pmp_controller_start: %s", err);
+	pmp_controller_set_capacity(c, 1);
+	for (uint64_t t = 1; t <= 3; t++)
+		submit(c, t, spec, "whoami"); /* 2: asked of the server, which never answers */
+	wait_count(&r, ANY_TASK_EVENT, 3, "every result");
+	for (uint64_t t = 1; t <= 3; t++) {
+		struct rec x = task_event(&r, t);
+		assert_int_equal(x.kind, PMP_EVENT_RESULT);
+		assert_contains(x.payload, " started");
+	}
+	finish(c); /* no child left: the server was killed and reaped */
+	pmp_spec_unref(spec);
+	unlink(gate);
+	rmdir(dir);
+	rec_free(&r);
+}
+
 /* A fork server's start blocks nothing: while it has not served (here: until the test
  * opens its gate), the spec's first worker, started, runs its task and answers. A
  * controller that waited for the server's answer would never answer task 1 (the test
@@ -1712,6 +1747,7 @@ int main(void)
 		cmocka_unit_test(test_forked_workers),
 		cmocka_unit_test(test_forked_workers_without_their_server),
 		cmocka_unit_test(test_a_starting_fork_server_blocks_nothing),
+		cmocka_unit_test(test_a_silent_fork_server_is_given_up),
 		cmocka_unit_test(test_a_worker_forked_by_a_dying_server_is_told_to_exit),
 		cmocka_unit_test(test_forked_workers_without_clone3),
 		cmocka_unit_test(test_forked_workers_where_forks_fail),
