@@ -383,6 +383,15 @@ static pmp_spec *echo_spec_with(const char *const *extra)
 	return spec;
 }
 
+/* A forked echo spec, var ("NAME=VALUE") added to its environment. */
+static pmp_spec *forked_echo_spec(const char *var)
+{
+	const char *extra[] = {var, NULL};
+	pmp_spec *spec = echo_spec_with(extra);
+	pmp_spec_set_forked(spec, true);
+	return spec;
+}
+
 static pmp_spec *spec_of(const char *const *argv, int cores)
 {
 	char err[PMP_ERR_MAX] = "";
@@ -1040,9 +1049,7 @@ static void four_forked_tasks(const char *var, char how[4][16])
 {
 	struct recorder r;
 	rec_init(&r);
-	const char *extra[] = {var, NULL};
-	pmp_spec *spec = echo_spec_with(extra);
-	pmp_spec_set_forked(spec, true);
+	pmp_spec *spec = forked_echo_spec(var);
 	pmp_controller *c = start(&r, NULL, 0, 0);
 	pmp_controller_set_capacity(c, 2);
 	for (uint64_t t = 1; t <= 4; t++)
@@ -1058,15 +1065,21 @@ static void four_forked_tasks(const char *var, char how[4][16])
 	rec_free(&r);
 }
 
+/* four_forked_tasks(var), whose workers must all have been started. */
+static void assert_four_started(const char *var)
+{
+	char how[4][16];
+	four_forked_tasks(var, how);
+	for (int i = 0; i < 4; i++)
+		assert_string_equal(how[i], "started");
+}
+
 /* A fork server that fails (here: exits at once, with workers asked of it) leaves its
  * spec's workers started as usual; nothing waits or fails for it. */
 static void test_forked_workers_without_their_server(void **st)
 {
 	(void)st;
-	char how[4][16];
-	four_forked_tasks("ECHO_FORK_FAIL=1", how);
-	for (int i = 0; i < 4; i++)
-		assert_string_equal(how[i], "started");
+	assert_four_started("ECHO_FORK_FAIL=1");
 }
 
 /* Where clone3 fails with ENOSYS (Linux before 5.3, some containers' seccomp profiles),
@@ -1091,10 +1104,7 @@ static void test_forked_workers_without_clone3(void **st)
 static void test_forked_workers_where_forks_fail(void **st)
 {
 	(void)st;
-	char how[4][16];
-	four_forked_tasks("ECHO_FORK_DENY=clone3,clone", how);
-	for (int i = 0; i < 4; i++)
-		assert_string_equal(how[i], "started");
+	assert_four_started("ECHO_FORK_DENY=clone3,clone");
 }
 
 /* A fork server that dies between its fork and its answer: the worker it asked for is
@@ -1109,9 +1119,7 @@ static void test_a_worker_forked_by_a_dying_server_is_told_to_exit(void **st)
 	int fd = mkstemp(path);
 	assert_true(fd >= 0);
 	snprintf(var, sizeof(var), "ECHO_FORK_DIE=%s", path);
-	const char *extra[] = {var, NULL};
-	pmp_spec *spec = echo_spec_with(extra);
-	pmp_spec_set_forked(spec, true);
+	pmp_spec *spec = forked_echo_spec(var);
 	pmp_controller *c = start(&r, NULL, 0, 0);
 	pmp_controller_set_capacity(c, 1);
 	for (uint64_t t = 1; t <= 2; t++)
@@ -1138,6 +1146,29 @@ static void test_a_worker_forked_by_a_dying_server_is_told_to_exit(void **st)
 	rec_free(&r);
 }
 
+/* A FIFO in a private directory, and a forked echo spec whose fork server waits for a
+ * writer of it before it serves (ECHO_FORK_GATE). */
+struct gate {
+	char dir[32], path[64];
+};
+
+static pmp_spec *gated_spec(struct gate *g)
+{
+	char var[96];
+	snprintf(g->dir, sizeof(g->dir), "/tmp/pmp-gate-XXXXXX");
+	assert_non_null(mkdtemp(g->dir));
+	snprintf(g->path, sizeof(g->path), "%s/gate", g->dir);
+	assert_int_equal(mkfifo(g->path, 0600), 0);
+	snprintf(var, sizeof(var), "ECHO_FORK_GATE=%s", g->path);
+	return forked_echo_spec(var);
+}
+
+static void remove_gate(struct gate *g)
+{
+	unlink(g->path);
+	rmdir(g->dir);
+}
+
 /* A fork server that does not answer within fork_timeout (here: it waits at a gate that
  * never opens) is killed, and the worker asked of it is started: every task runs. */
 static void test_a_silent_fork_server_is_given_up(void **st)
@@ -1145,14 +1176,9 @@ static void test_a_silent_fork_server_is_given_up(void **st)
 	(void)st;
 	struct recorder r;
 	rec_init(&r);
-	char dir[] = "/tmp/pmp-gate-XXXXXX", gate[64], var[96], err[PMP_ERR_MAX] = "";
-	assert_non_null(mkdtemp(dir));
-	snprintf(gate, sizeof(gate), "%s/gate", dir);
-	assert_int_equal(mkfifo(gate, 0600), 0);
-	snprintf(var, sizeof(var), "ECHO_FORK_GATE=%s", gate);
-	const char *extra[] = {var, NULL};
-	pmp_spec *spec = echo_spec_with(extra);
-	pmp_spec_set_forked(spec, true);
+	char err[PMP_ERR_MAX] = "";
+	struct gate g;
+	pmp_spec *spec = gated_spec(&g);
 	pmp_controller_config cfg = {.shutdown_grace = 5.0, .fork_timeout = 0.5};
 	pmp_controller *c = pmp_controller_start(&cfg, on_events, &r, err, sizeof(err));
 	if (!c)
@@ -1168,8 +1194,7 @@ static void test_a_silent_fork_server_is_given_up(void **st)
 	}
 	finish(c); /* no child left: the server was killed and reaped */
 	pmp_spec_unref(spec);
-	unlink(gate);
-	rmdir(dir);
+	remove_gate(&g);
 	rec_free(&r);
 }
 
@@ -1182,14 +1207,8 @@ static void test_a_starting_fork_server_blocks_nothing(void **st)
 	(void)st;
 	struct recorder r;
 	rec_init(&r);
-	char dir[] = "/tmp/pmp-gate-XXXXXX", gate[64], var[96];
-	assert_non_null(mkdtemp(dir));
-	snprintf(gate, sizeof(gate), "%s/gate", dir);
-	assert_int_equal(mkfifo(gate, 0600), 0);
-	snprintf(var, sizeof(var), "ECHO_FORK_GATE=%s", gate);
-	const char *extra[] = {var, NULL};
-	pmp_spec *spec = echo_spec_with(extra);
-	pmp_spec_set_forked(spec, true);
+	struct gate g;
+	pmp_spec *spec = gated_spec(&g);
 	pmp_controller *c = start(&r, NULL, 0, 0);
 	pmp_controller_set_capacity(c, 2);
 	submit(c, 1, spec, "whoami");
@@ -1198,7 +1217,7 @@ static void test_a_starting_fork_server_blocks_nothing(void **st)
 	struct rec x = task_event(&r, 1);
 	assert_int_equal(x.kind, PMP_EVENT_RESULT);
 	assert_contains(x.payload, " started");
-	int fd = open(gate, O_WRONLY | O_CLOEXEC); /* the server is at its gate: open it */
+	int fd = open(g.path, O_WRONLY | O_CLOEXEC); /* the server is at its gate: open it */
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, "", 1), 1);
 	close(fd);
@@ -1208,8 +1227,7 @@ static void test_a_starting_fork_server_blocks_nothing(void **st)
 	assert_contains(x.payload, " forked");
 	finish(c);
 	pmp_spec_unref(spec);
-	unlink(gate);
-	rmdir(dir);
+	remove_gate(&g);
 	rec_free(&r);
 }
 
