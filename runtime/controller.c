@@ -314,7 +314,9 @@ static int start_process(pmp_controller *c, pmp_spec *spec, struct pmp_wk *w, ch
 }
 
 /* The answers fs has ready: each forked worker gets its pid. A fork server that cannot
- * fork (or whose worker cannot be watched) is stopped as one that died. */
+ * fork (or whose worker cannot be watched), or answers for a worker it does not owe (a
+ * worker is dropped only once its server has stopped: restart_forks), is stopped as one
+ * that died. */
 static void take_fork_answers(pmp_controller *c, struct pmp_forkserver *fs)
 {
 	int32_t id;
@@ -322,15 +324,8 @@ static void take_fork_answers(pmp_controller *c, struct pmp_forkserver *fs)
 	int rc;
 	while ((rc = pmp_forkserver_answer(fs, &id, &pid)) > 0) {
 		struct pmp_wk *w = pmp_workers_get(&c->workers, id);
-		if (!w || !w->forking) { /* dropped meanwhile (shutdown): no one's worker */
-			if (pid > 0) {
-				kill(pid, SIGKILL);
-				while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-					;
-			}
-			continue;
-		}
-		int pidfd = pid > 0 ? pmp_watch_child(pid) : -1; /* our child: CLONE_PARENT */
+		bool owed = w && w->forking && w->spec == fs->spec;
+		int pidfd = owed && pid > 0 ? pmp_watch_child(pid) : -1; /* our child: CLONE_PARENT */
 		if (pidfd < 0) {
 			pmp_forkserver_stop(fs, true);
 			rc = -1;

@@ -1,8 +1,9 @@
 /* Fork servers: a controller's end. One process of a forked spec's command (pmp.worker)
  * per controller and spec forks each worker of that spec on request, so that a worker
- * skips Python's start and the worker's imports: a per-task worker took 6.3 ms a task
- * forked, where a process that only imports pmp.worker takes 25.8 ms
- * (benchmarks/perf/pertask_floor.py 20 4). The server's end is pmp_serve_forks (pmp.h).
+ * skips Python's start and the worker's imports: a per-task worker took 10.8 ms a task
+ * (its executor's first two included: started, and waiting for the server's start),
+ * where a process that only imports pmp.worker takes 23.0 ms and a started worker 28.5
+ * (benchmarks/perf/pertask_floor.py 20 4, at 9d0dc2a). The server's end is pmp_serve_forks (pmp.h).
  *
  * Nothing here blocks the controller: a request is sent, and its answer is read when the
  * server's socket is readable (the controller polls it while answers are owed). */

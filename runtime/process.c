@@ -161,13 +161,20 @@ static int worker_env(const pmp_spec *s, const char *endpoint, const char *secre
 	return 0;
 }
 
+/* Ends child pid (ours and unreaped: the pid is still its) and reaps it. */
+static void kill_and_reap(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
 int pmp_watch_child(pid_t pid)
 {
 	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (fd < 0) {
 		int e = errno;
-		kill(pid, SIGKILL); /* ours and unreaped: the pid is still its */
-		waitpid(pid, NULL, 0);
+		kill_and_reap(pid);
 		errno = e;
 	}
 	return fd;
@@ -178,10 +185,12 @@ void pmp_reap_within(pid_t pid, int pidfd, int ms)
 	struct pollfd p = {pidfd, POLLIN, 0};
 	while (ms > 0 && poll(&p, 1, ms) < 0 && errno == EINTR)
 		;
-	if (!(p.revents & POLLIN))
-		kill(pid, SIGKILL); /* ours and unreaped: the pid is still its */
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
+	if (p.revents & POLLIN) {
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	} else {
+		kill_and_reap(pid);
+	}
 	close(pidfd);
 }
 

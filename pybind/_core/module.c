@@ -231,7 +231,7 @@ static PyMethodDef core_methods[] = {
 	{"exit", core_exit, METH_O, "exit(code): end the process through C's exit(), without Python's teardown."},
 	{"serve_forks", core_serve_forks, METH_VARARGS,
 	 "serve_forks(fd, idle=None): fork a worker for each request of the controller on fd (PMP_FORK_FD), "
-	 "calling idle() after each answer; returns the worker's id in the worker, None in this fork server "
+	 "calling idle() after an answer when no request waits; returns the worker's id in the worker, None in this fork server "
 	 "once the controller is gone."},
 	{NULL, NULL, 0, NULL},
 };
