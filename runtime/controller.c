@@ -460,6 +460,7 @@ static void worker_ready(pmp_controller *c, struct pmp_wk *w, pmp_msg *m)
 	/* The connection it came on: its loss (monitor) means the worker's loss. */
 	w->fd = zmq_msg_get((zmq_msg_t *)&m->frames[1], ZMQ_SRCFD);
 	w->state = PMP_W_READY;
+	w->window = c->cfg.prefetch ? (size_t)c->cfg.prefetch : PMP_WINDOW_START;
 	c->start_failures = 0;
 	pmp_event *e = add_event(c, PMP_EVENT_WORKER_READY, 0, w->id, 0);
 	if (e)
@@ -490,6 +491,13 @@ static void task_result(pmp_controller *c, struct pmp_wk *w, const struct pmp_he
 		return; /* not a task this worker holds: ignore it */
 	pmp_taskq_remove(&w->inflight, t);
 	pmp_taskindex_remove(&c->index, t->id);
+	if (!w->per_task && !c->cfg.prefetch) {
+		size_t window = pmp_window_after(w->window, h->flags & PMP_FLAG_WAITED, w->full, w->inflight.len,
+						 c->block_q.len, t->bytes);
+		if (window != w->window) /* not at its new window until tasks fill it */
+			w->full = false;
+		w->window = window;
+	}
 	free_task(t);
 	/* A per-task worker exits after its one task, as if told to: losing its connection
 	 * now loses nothing (connection_lost). Its disconnection can be seen before its
@@ -783,13 +791,15 @@ static void dispatch_long_lived(pmp_controller *c)
 	size_t expected = c->block_q.len && ready ? pmp_workers_expected(&c->workers) + spawns_pending(c) : 0;
 	struct pmp_pick_cursor cursor = PMP_PICK_CURSOR_INIT;
 	while (c->block_q.len && ready) {
-		size_t limit = pmp_workers_limit(c->block_q.len, expected, (size_t)c->cfg.prefetch);
+		size_t limit = pmp_workers_limit(c->block_q.len, expected,
+						 c->cfg.prefetch ? (size_t)c->cfg.prefetch : PMP_WINDOW_MAX);
 		struct pmp_wk *w = pmp_workers_pick_next(&c->workers, limit, &cursor);
 		if (!w)
 			break;
 		struct pmp_task *t = pmp_taskq_pop(&c->block_q);
 		t->worker = w->id;
 		pmp_taskq_push(&w->inflight, t);
+		w->full = w->inflight.len >= w->window;
 		send_task(c, w, t);
 		if (w->state != PMP_W_READY) { /* its send failed: it is stopping */
 			ready--;
@@ -1196,8 +1206,8 @@ pmp_controller *pmp_controller_start(const pmp_controller_config *cfg, pmp_event
 	}
 	if (cfg)
 		c->cfg = *cfg;
-	if (c->cfg.prefetch <= 0)
-		c->cfg.prefetch = 8;
+	if (c->cfg.prefetch < 0)
+		c->cfg.prefetch = 0; /* adaptive (pmp_window_after_empty) */
 	if (c->cfg.shutdown_grace <= 0)
 		c->cfg.shutdown_grace = 10;
 	if (c->cfg.max_start_failures <= 0)
@@ -1361,6 +1371,8 @@ int pmp_controller_submit(pmp_controller *c, uint64_t task, pmp_spec *spec, cons
 	t->id = task;
 	t->worker = -1;
 	t->spec = pmp_spec_ref(spec);
+	for (size_t i = 0; i < n; i++)
+		t->bytes += frames[i].size;
 
 	pthread_mutex_lock(&c->lock);
 	if (c->stopping || c->broken) {

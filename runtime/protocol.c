@@ -21,7 +21,7 @@ static uint8_t allowed_flags(uint8_t type)
 	case PMP_MSG_TASK:
 		return PMP_FLAG_LAST;
 	case PMP_MSG_RESULT:
-		return PMP_FLAG_ERROR;
+		return PMP_FLAG_ERROR | PMP_FLAG_WAITED;
 	case PMP_MSG_INIT:
 	case PMP_MSG_SHUTDOWN:
 	case PMP_MSG_READY:

@@ -27,6 +27,8 @@ enum pmp_msg_type {
 
 #define PMP_FLAG_LAST 0x01  /* TASK: exit after this task */
 #define PMP_FLAG_ERROR 0x01 /* RESULT: the payload is an exception */
+#define PMP_FLAG_WAITED 0x02 /* RESULT: the worker sat idle, waiting for this task, after its
+				last answer: it ran out of work (the controller's window) */
 
 struct pmp_header {
 	uint8_t type;

@@ -24,6 +24,8 @@ struct pmp_worker {
 	int32_t id;
 	pthread_t watchdog;
 	bool watching;
+	bool answered; /* a result went out: waiting for work from now on is running out of it */
+	bool waited;   /* it did, for the task it answers next (PMP_FLAG_WAITED) */
 	int closing; /* atomic: set before a deliberate close, so its disconnection is expected */
 };
 
@@ -160,9 +162,15 @@ fail:
 int pmp_worker_recv(pmp_worker *w, pmp_request *req, char *err, size_t errlen)
 {
 	memset(req, 0, sizeof(*req));
+	bool waited = false;
 	for (;;) {
-		/* Blocks: the watchdog ends the process if the controller goes away. */
-		pmp_msg *m = pmp_msg_recv(w->sock, PMP_MAX_FRAMES + 1, 0);
+		/* At once if work is here; else the worker ran out of it, and blocks (the
+		 * watchdog ends the process if the controller goes away). */
+		pmp_msg *m = pmp_msg_recv(w->sock, PMP_MAX_FRAMES + 1, ZMQ_DONTWAIT);
+		if (!m && errno == EAGAIN) {
+			waited = true;
+			m = pmp_msg_recv(w->sock, PMP_MAX_FRAMES + 1, 0);
+		}
 		if (!m) {
 			if (errno == EINTR)
 				return pmp_err(err, errlen, "pmp: interrupted");
@@ -178,6 +186,8 @@ int pmp_worker_recv(pmp_worker *w, pmp_request *req, char *err, size_t errlen)
 		}
 		req->task = h.id;
 		req->last = (h.flags & PMP_FLAG_LAST) != 0;
+		if (h.type == PMP_MSG_TASK)
+			w->waited = waited && w->answered;
 		req->kind = h.type == PMP_MSG_TASK ? PMP_REQUEST_TASK
 			    : h.type == PMP_MSG_INIT ? PMP_REQUEST_INIT : PMP_REQUEST_SHUTDOWN;
 		if (req->kind != PMP_REQUEST_SHUTDOWN && !(req->msg = pmp_msg_split(m, 1))) {
@@ -231,7 +241,8 @@ static int send_frame(void *sock, const pmp_frame *f, int flags, struct lent *l)
 int pmp_worker_send(pmp_worker *w, uint64_t task, enum pmp_status status, const pmp_frame *frames,
 		    size_t n, char *err, size_t errlen)
 {
-	struct pmp_header h = {PMP_MSG_RESULT, status == PMP_ERROR ? PMP_FLAG_ERROR : 0, task};
+	struct pmp_header h = {PMP_MSG_RESULT, (status == PMP_ERROR ? PMP_FLAG_ERROR : 0) | (w->waited ? PMP_FLAG_WAITED : 0),
+			       task};
 	uint8_t head[PMP_HEADER_SIZE];
 	struct lent l = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
 	int rc = 0, e = 0;
@@ -240,6 +251,8 @@ int pmp_worker_send(pmp_worker *w, uint64_t task, enum pmp_status status, const 
 		return pmp_err(err, errlen, "pmp: a result has more than %d buffers: return fewer, larger "
 			       "objects", PMP_MAX_FRAMES);
 	pmp_header_encode(&h, head);
+	w->answered = true;
+	w->waited = false;
 	if (zmq_send(w->sock, head, sizeof(head), n ? ZMQ_SNDMORE : 0) < 0)
 		rc = -1;
 	for (size_t i = 0; rc == 0 && i < n; i++)

@@ -70,12 +70,27 @@ size_t pmp_workers_limit(size_t queued, size_t workers, size_t prefetch)
 	return share < 1 ? 1 : share < prefetch ? share : prefetch;
 }
 
+size_t pmp_window_after(size_t window, bool waited, bool full, size_t holds, size_t queued, size_t task_bytes)
+{
+	if (!queued)
+		return holds ? window : PMP_WINDOW_START;
+	if (waited && full && window < PMP_WINDOW_MAX && task_bytes <= PMP_WINDOW_BYTES / (2 * window))
+		return 2 * window;
+	return window;
+}
+
+/* READY, long-lived, and below its window. */
+static bool takes_tasks(const struct pmp_wk *w)
+{
+	return w && w->state == PMP_W_READY && !w->per_task && w->inflight.len < w->window;
+}
+
 struct pmp_wk *pmp_workers_pick(const struct pmp_worker_table *t, size_t limit)
 {
 	struct pmp_wk *best = NULL;
 	for (size_t i = 0; i < t->cap; i++) {
 		struct pmp_wk *w = t->slots[i];
-		if (!w || w->state != PMP_W_READY || w->per_task || w->inflight.len >= limit)
+		if (!takes_tasks(w) || w->inflight.len >= limit)
 			continue;
 		if (!best || w->inflight.len < best->inflight.len)
 			best = w;
@@ -85,12 +100,7 @@ struct pmp_wk *pmp_workers_pick(const struct pmp_worker_table *t, size_t limit)
 	return best;
 }
 
-static bool takes_tasks(const struct pmp_wk *w)
-{
-	return w && w->state == PMP_W_READY && !w->per_task;
-}
-
-/* The fewest tasks a READY long-lived worker holds; false if there is none. */
+/* The fewest tasks a worker that takes tasks holds; false if there is none. */
 static bool min_inflight(const struct pmp_worker_table *t, size_t *min)
 {
 	bool any = false;

@@ -31,6 +31,7 @@
 
 #include "pmp.h"
 #include "assert_text.h"
+#include "workers.h" /* PMP_WINDOW_START and _MAX */
 
 #ifndef ECHO_WORKER
 #error "ECHO_WORKER (the path of echo_worker) must be defined"
@@ -1665,6 +1666,94 @@ static void test_reclaim_ends_the_lend(void **st)
 	rec_free(&r);
 }
 
+/* How many of tasks first..last are on a worker (sent, their results not yet read). */
+static size_t on_workers(pmp_controller *c, uint64_t first, uint64_t last)
+{
+	size_t n = 0;
+	for (uint64_t t = first; t <= last; t++)
+		n += pmp_controller_task_state(c, t) == 2;
+	return n;
+}
+
+/* Submits tasks first..last with the I/O lent to this thread: each is sent from here, as
+ * many as the worker's window and the queue's share allow. */
+static void submit_quick(pmp_controller *c, uint64_t first, uint64_t last)
+{
+	for (uint64_t t = first; t <= last; t++)
+		submit(c, t, NULL, "quick");
+}
+
+/* The adaptive window (prefetch 0). The I/O is lent to this thread for longer than the
+ * test runs, so nothing is read or sent but in its waits: between them the worker answers
+ * all it holds and sits idle, every time, while tasks are queued. Its window doubles for
+ * that, from PMP_WINDOW_START, and is back there once the burst is over. */
+static void test_window_grows_while_a_worker_sits_idle(void **st)
+{
+	(void)st;
+	struct recorder r;
+	pmp_spec *spec;
+	rec_init(&r);
+	pmp_controller *c = one_echo_worker(&r, 600 * 1000000, &spec);
+	submit(c, 1, NULL, "quick");
+	assert_int_equal(pmp_controller_wait(c, 1, wait_seconds()), PMP_WAIT_DONE); /* lent from now on */
+
+	const uint64_t last = 1000;
+	submit_quick(c, 2, last);
+	assert_int_equal(on_workers(c, 2, last), PMP_WINDOW_START);
+	size_t most = 0, rounds = 0;
+	for (uint64_t next = 2; next <= last; rounds++) {
+		size_t held = on_workers(c, next, last); /* next .. next + held - 1: sent in order */
+		assert_true(held > 0);
+		most = held > most ? held : most;
+		/* Its last answer, and on the way the others: the worker is refilled only now. */
+		assert_int_equal(pmp_controller_wait(c, next + held - 1, wait_seconds()), PMP_WAIT_DONE);
+		next += held;
+	}
+	assert_true(most > PMP_WINDOW_START);
+	assert_true(most <= PMP_WINDOW_MAX);
+	assert_true(rounds < (last - 1) / PMP_WINDOW_START); /* fewer round trips than a fixed window */
+	for (uint64_t t = 2; t <= last; t++)
+		expect_echo(&r, t, "", "quick");
+
+	/* The burst is over: the next one starts from PMP_WINDOW_START again. */
+	submit_quick(c, last + 1, last + 100);
+	assert_int_equal(on_workers(c, last + 1, last + 100), PMP_WINDOW_START);
+	pmp_controller_reclaim_io(c);
+	wait_count(&r, ANY_TASK_EVENT, last + 100, "every result");
+	finish(c);
+	pmp_spec_unref(spec);
+	rec_free(&r);
+}
+
+/* A window set in the configuration is kept: the same rounds as above never see more. */
+static void test_a_fixed_prefetch_is_kept(void **st)
+{
+	(void)st;
+	struct recorder r;
+	rec_init(&r);
+	pmp_controller_config cfg = {.shutdown_grace = 5.0, .io_lend_us = 600 * 1000000, .prefetch = 8};
+	char err[PMP_ERR_MAX] = "";
+	pmp_controller *c = pmp_controller_start(&cfg, on_events, &r, err, sizeof(err));
+	if (!c)
+		fail_msg("pmp_controller_start: %s", err);
+	pmp_spec *spec = echo_spec(1);
+	add_workers(c, spec, 1);
+	wait_count(&r, PMP_EVENT_WORKER_READY, 1, "a worker");
+	submit(c, 1, NULL, "quick");
+	assert_int_equal(pmp_controller_wait(c, 1, wait_seconds()), PMP_WAIT_DONE);
+	const uint64_t last = 200;
+	submit_quick(c, 2, last);
+	for (uint64_t next = 2; next <= last;) {
+		size_t held = on_workers(c, next, last);
+		assert_true(held > 0 && held <= 8);
+		assert_int_equal(pmp_controller_wait(c, next + held - 1, wait_seconds()), PMP_WAIT_DONE);
+		next += held;
+	}
+	finish(c);
+	pmp_spec_unref(spec);
+	rec_free(&r);
+}
+
 struct later {
 	pthread_t target;
 	pmp_controller *c; /* NULL: signal target; else shut c down */
@@ -1780,6 +1869,8 @@ int main(void)
 		cmocka_unit_test(test_wait_runs_the_io_on_the_caller),
 		cmocka_unit_test(test_wait_without_lending),
 		cmocka_unit_test(test_reclaim_ends_the_lend),
+		cmocka_unit_test(test_window_grows_while_a_worker_sits_idle),
+		cmocka_unit_test(test_a_fixed_prefetch_is_kept),
 		cmocka_unit_test(test_wait_ends_on_signal_and_shutdown),
 		cmocka_unit_test(test_start_rejects_bad_endpoint),
 	};

@@ -14,7 +14,7 @@ static const uint8_t all_types[] = {PMP_MSG_TASK, PMP_MSG_INIT, PMP_MSG_SHUTDOWN
 /* The flags each type may carry (protocol.c's allowed_flags, stated independently). */
 static uint8_t flags_of(uint8_t type)
 {
-	return type == PMP_MSG_TASK ? PMP_FLAG_LAST : type == PMP_MSG_RESULT ? PMP_FLAG_ERROR : 0;
+	return type == PMP_MSG_TASK ? PMP_FLAG_LAST : type == PMP_MSG_RESULT ? PMP_FLAG_ERROR | PMP_FLAG_WAITED : 0;
 }
 
 static void valid_header(uint8_t out[PMP_HEADER_SIZE])
@@ -152,7 +152,8 @@ static void test_decode_rejects_unknown_types(void **st)
 	}
 }
 
-/* TASK may carry LAST, RESULT may carry ERROR (both bit 0), the others no flag at all. */
+/* TASK may carry LAST (bit 0), RESULT ERROR (bit 0) and WAITED (bit 1), the others no flag
+ * at all. */
 static void test_decode_checks_flags_by_type(void **st)
 {
 	(void)st;
@@ -178,7 +179,9 @@ static void test_decode_checks_flags_by_type(void **st)
 		buf[5] = 0x01;
 		int expect = all_types[t] == PMP_MSG_TASK || all_types[t] == PMP_MSG_RESULT ? 0 : -1;
 		assert_int_equal(pmp_header_decode(buf, sizeof(buf), &h), expect);
-		buf[5] = 0x02; /* no type has a second flag */
+		buf[5] = 0x02; /* only RESULT has a second flag */
+		assert_int_equal(pmp_header_decode(buf, sizeof(buf), &h), all_types[t] == PMP_MSG_RESULT ? 0 : -1);
+		buf[5] = 0x04; /* none a third */
 		assert_int_equal(pmp_header_decode(buf, sizeof(buf), &h), -1);
 	}
 }

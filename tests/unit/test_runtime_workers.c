@@ -29,6 +29,13 @@ static void hold(struct pmp_wk *w, struct pmp_task *pool, size_t *used, size_t n
 	}
 }
 
+/* w connected, with room for window tasks. */
+static void ready(struct pmp_wk *w, size_t window)
+{
+	w->state = PMP_W_READY;
+	w->window = window;
+}
+
 static void release_all(struct pmp_worker_table *t)
 {
 	for (size_t i = 0; i < t->cap; i++)
@@ -163,14 +170,17 @@ static void test_pick(void **st)
 	struct pmp_wk *stopping = pmp_workers_add(&t, spec, false);
 	struct pmp_wk *per_task = pmp_workers_add(&t, spec, true);
 	stopping->state = PMP_W_STOPPING;
-	per_task->state = PMP_W_READY;
+	stopping->window = starting->window = 8;
+	ready(per_task, 8);
 	assert_null(pmp_workers_pick(&t, 8)); /* none of them takes long-lived tasks */
 	assert_int_equal(pmp_workers_ready(&t), 0);
 
 	struct pmp_wk *a = pmp_workers_add(&t, spec, false);
 	struct pmp_wk *b = pmp_workers_add(&t, spec, false);
 	struct pmp_wk *c = pmp_workers_add(&t, spec, false);
-	a->state = b->state = c->state = PMP_W_READY;
+	ready(a, 8);
+	ready(b, 8);
+	ready(c, 8);
 	assert_int_equal(pmp_workers_ready(&t), 3);
 
 	hold(a, pool, &used, 2);
@@ -222,7 +232,7 @@ static void test_pick_ties_and_limit(void **st)
 	struct pmp_wk *w[4];
 	for (int i = 0; i < 4; i++) {
 		w[i] = pmp_workers_add(&t, spec, false);
-		w[i]->state = PMP_W_READY;
+		ready(w[i], PMP_WINDOW_MAX);
 		hold(w[i], pool, &used, 2);
 	}
 	struct pmp_wk *p = pmp_workers_pick(&t, 3);
@@ -240,9 +250,78 @@ static void test_pick_ties_and_limit(void **st)
 	pmp_spec_unref(spec);
 }
 
+/* A worker holds no more than its window, even with the fewest tasks and the queue deep. */
+static void test_pick_respects_window(void **st)
+{
+	(void)st;
+	struct pmp_worker_table t = {0};
+	struct pmp_task pool[16];
+	size_t used = 0;
+	pmp_spec *spec = some_spec();
+	memset(pool, 0, sizeof(pool));
+
+	struct pmp_wk *small = pmp_workers_add(&t, spec, false), *big = pmp_workers_add(&t, spec, false);
+	ready(small, 2);
+	ready(big, 8);
+	hold(small, pool, &used, 2);
+	hold(big, pool, &used, 5);
+	assert_ptr_equal(pmp_workers_pick(&t, 8), big); /* small has the fewest, and its window's worth */
+	struct pmp_pick_cursor cursor = PMP_PICK_CURSOR_INIT;
+	for (int i = 0; i < 3; i++) {
+		assert_ptr_equal(pmp_workers_pick_next(&t, 8, &cursor), big);
+		hold(big, pool, &used, 1);
+	}
+	assert_null(pmp_workers_pick_next(&t, 8, &cursor)); /* both full */
+	assert_null(pmp_workers_pick(&t, 8));
+	pmp_taskq_pop(&small->inflight);
+	assert_ptr_equal(pmp_workers_pick(&t, 8), small);
+	release_all(&t);
+	pmp_workers_free(&t);
+	pmp_spec_unref(spec);
+}
+
+/* The adaptive window: doubles when a worker held back by it sat idle while tasks wait,
+ * within its bounds; back to the start once the worker and the queue are empty. */
+static void test_window_after(void **st)
+{
+	(void)st;
+	/* window, waited, full, holds, queued, task_bytes */
+	assert_int_equal(pmp_window_after(8, true, true, 3, 100, 100), 16);
+	assert_int_equal(pmp_window_after(16, true, true, 0, 1, 100), 32);
+	/* It never sat idle: the window keeps it busy. */
+	assert_int_equal(pmp_window_after(8, false, true, 0, 100, 100), 8);
+	assert_int_equal(pmp_window_after(64, false, true, 5, 100, 100), 64);
+	/* Not at its window (the queue's share held it back): a wider one would not help. */
+	assert_int_equal(pmp_window_after(8, true, false, 0, 100, 100), 8);
+	/* Nothing queued: idle for want of tasks, not of window. The burst is over once the
+	 * worker holds nothing either. */
+	assert_int_equal(pmp_window_after(8, true, true, 2, 0, 100), 8);
+	assert_int_equal(pmp_window_after(64, false, true, 2, 0, 100), 64);
+	assert_int_equal(pmp_window_after(64, false, true, 0, 0, 100), PMP_WINDOW_START);
+	assert_int_equal(pmp_window_after(64, true, true, 0, 0, 100), PMP_WINDOW_START);
+	/* At most PMP_WINDOW_MAX tasks. */
+	assert_int_equal(pmp_window_after(PMP_WINDOW_MAX / 2, true, true, 0, 100, 1), PMP_WINDOW_MAX);
+	assert_int_equal(pmp_window_after(PMP_WINDOW_MAX, true, true, 0, 100, 1), PMP_WINDOW_MAX);
+	/* At most PMP_WINDOW_BYTES of tasks like the last one. */
+	size_t quarter = PMP_WINDOW_BYTES / 4;
+	assert_int_equal(pmp_window_after(2, true, true, 0, 100, quarter), 4);
+	assert_int_equal(pmp_window_after(4, true, true, 0, 100, quarter), 4);
+	assert_int_equal(pmp_window_after(8, true, true, 0, 100, PMP_WINDOW_BYTES), 8);
+	assert_int_equal(pmp_window_after(8, true, true, 0, 100, SIZE_MAX), 8);
+	/* From the start, step by step: 8, 16, ..., PMP_WINDOW_MAX. */
+	size_t w = PMP_WINDOW_START, steps = 0;
+	while (w < PMP_WINDOW_MAX) {
+		size_t next = pmp_window_after(w, true, true, 0, 1000, 200);
+		assert_int_equal(next, 2 * w);
+		w = next;
+		steps++;
+	}
+	assert_int_equal(steps, 5);
+}
+
 /* A dispatch turn with the cursor makes, task after task, the choice pmp_workers_pick
- * makes: mixed states and counts, holes, a limit that shrinks as the queue does, and a
- * worker that stops in the middle of the turn. */
+ * makes: mixed states, counts and windows, holes, a limit that shrinks as the queue
+ * does, and a worker that stops in the middle of the turn. */
 static void test_pick_next_matches_pick(void **st)
 {
 	(void)st;
@@ -259,6 +338,7 @@ static void test_pick_next_matches_pick(void **st)
 			struct pmp_wk *w = pmp_workers_add(&t, spec, rand_r(&seed) % 8 == 0);
 			unsigned r = rand_r(&seed) % 10;
 			w->state = r < 7 ? PMP_W_READY : r < 9 ? PMP_W_STARTING : PMP_W_STOPPING;
+			w->window = 1 + rand_r(&seed) % 10; /* at times below the limit, at times above */
 			hold(w, pool, &used, rand_r(&seed) % 5);
 		}
 		if (n > 3)
@@ -328,6 +408,8 @@ int main(void)
 		cmocka_unit_test(test_add_get_remove),
 		cmocka_unit_test(test_ids_increase_past_growth),
 		cmocka_unit_test(test_limit),
+		cmocka_unit_test(test_pick_respects_window),
+		cmocka_unit_test(test_window_after),
 		cmocka_unit_test(test_pick),
 		cmocka_unit_test(test_pick_ties_and_limit),
 		cmocka_unit_test(test_pick_next_matches_pick),
