@@ -28,7 +28,8 @@ SHORT = 5
 
 #: Tasks queued behind a running one in the cancel tests: the last of them is still
 #: queued (not yet handed to a worker) in every executor, which hand over at most a few
-#: tasks ahead (ProcessPoolExecutor: max_workers + 1; pmp: its prefetch, 8 at most).
+#: tasks ahead (ProcessPoolExecutor: max_workers + 1; pmp: a worker's window, 8 tasks until
+#: the worker has sat idle while tasks were queued, which a worker held by a gate never has).
 QUEUED = 16
 
 

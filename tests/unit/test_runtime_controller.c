@@ -1683,32 +1683,54 @@ static void submit_quick(pmp_controller *c, uint64_t first, uint64_t last)
 		submit(c, t, NULL, "quick");
 }
 
-/* The adaptive window (prefetch 0). The I/O is lent to this thread for longer than the
- * test runs, so nothing is read or sent but in its waits: between them the worker answers
- * all it holds and sits idle, every time, while tasks are queued. Its window doubles for
- * that, from PMP_WINDOW_START, and is back there once the burst is over. */
+/* One echo worker, the given prefetch, and the I/O lent to this thread (after task 1) for
+ * longer than a test runs: nothing is read or sent but in this thread's waits. */
+static pmp_controller *lent_to_this_thread(struct recorder *r, int prefetch, pmp_spec **spec)
+{
+	pmp_controller_config cfg = {.shutdown_grace = 5.0, .io_lend_us = 600 * 1000000, .prefetch = prefetch};
+	char err[PMP_ERR_MAX] = "";
+	pmp_controller *c = pmp_controller_start(&cfg, on_events, r, err, sizeof(err));
+	if (!c)
+		fail_msg("pmp_controller_start: %s", err);
+	*spec = echo_spec(1);
+	add_workers(c, *spec, 1);
+	wait_count(r, PMP_EVENT_WORKER_READY, 1, "a worker");
+	submit(c, 1, NULL, "quick");
+	assert_int_equal(pmp_controller_wait(c, 1, wait_seconds()), PMP_WAIT_DONE);
+	return c;
+}
+
+/* Tasks first..last in rounds: submitted, then each round waits for the last of those the
+ * worker holds, which answers all of them and then sits idle until the next round's turns
+ * send it more. Returns the rounds; *most: the most the worker held at once. */
+static size_t in_rounds(pmp_controller *c, uint64_t first, uint64_t last, size_t *most)
+{
+	size_t rounds = 0;
+	*most = 0;
+	submit_quick(c, first, last);
+	for (uint64_t next = first; next <= last; rounds++) {
+		size_t held = on_workers(c, next, last); /* next .. next + held - 1: sent in order */
+		assert_true(held > 0);
+		*most = held > *most ? held : *most;
+		assert_int_equal(pmp_controller_wait(c, next + held - 1, wait_seconds()), PMP_WAIT_DONE);
+		next += held;
+	}
+	return rounds;
+}
+
+/* The adaptive window (prefetch 0): a worker that sits idle every round while tasks are
+ * queued gets twice as many, from PMP_WINDOW_START, and is back there once the burst is
+ * over. */
 static void test_window_grows_while_a_worker_sits_idle(void **st)
 {
 	(void)st;
 	struct recorder r;
 	pmp_spec *spec;
+	size_t most;
 	rec_init(&r);
-	pmp_controller *c = one_echo_worker(&r, 600 * 1000000, &spec);
-	submit(c, 1, NULL, "quick");
-	assert_int_equal(pmp_controller_wait(c, 1, wait_seconds()), PMP_WAIT_DONE); /* lent from now on */
-
+	pmp_controller *c = lent_to_this_thread(&r, 0, &spec);
 	const uint64_t last = 1000;
-	submit_quick(c, 2, last);
-	assert_int_equal(on_workers(c, 2, last), PMP_WINDOW_START);
-	size_t most = 0, rounds = 0;
-	for (uint64_t next = 2; next <= last; rounds++) {
-		size_t held = on_workers(c, next, last); /* next .. next + held - 1: sent in order */
-		assert_true(held > 0);
-		most = held > most ? held : most;
-		/* Its last answer, and on the way the others: the worker is refilled only now. */
-		assert_int_equal(pmp_controller_wait(c, next + held - 1, wait_seconds()), PMP_WAIT_DONE);
-		next += held;
-	}
+	size_t rounds = in_rounds(c, 2, last, &most);
 	assert_true(most > PMP_WINDOW_START);
 	assert_true(most <= PMP_WINDOW_MAX);
 	assert_true(rounds < (last - 1) / PMP_WINDOW_START); /* fewer round trips than a fixed window */
@@ -1725,30 +1747,17 @@ static void test_window_grows_while_a_worker_sits_idle(void **st)
 	rec_free(&r);
 }
 
-/* A window set in the configuration is kept: the same rounds as above never see more. */
+/* A window set in the configuration is kept: the same rounds never see more. */
 static void test_a_fixed_prefetch_is_kept(void **st)
 {
 	(void)st;
 	struct recorder r;
+	pmp_spec *spec;
+	size_t most;
 	rec_init(&r);
-	pmp_controller_config cfg = {.shutdown_grace = 5.0, .io_lend_us = 600 * 1000000, .prefetch = 8};
-	char err[PMP_ERR_MAX] = "";
-	pmp_controller *c = pmp_controller_start(&cfg, on_events, &r, err, sizeof(err));
-	if (!c)
-		fail_msg("pmp_controller_start: %s", err);
-	pmp_spec *spec = echo_spec(1);
-	add_workers(c, spec, 1);
-	wait_count(&r, PMP_EVENT_WORKER_READY, 1, "a worker");
-	submit(c, 1, NULL, "quick");
-	assert_int_equal(pmp_controller_wait(c, 1, wait_seconds()), PMP_WAIT_DONE);
-	const uint64_t last = 200;
-	submit_quick(c, 2, last);
-	for (uint64_t next = 2; next <= last;) {
-		size_t held = on_workers(c, next, last);
-		assert_true(held > 0 && held <= 8);
-		assert_int_equal(pmp_controller_wait(c, next + held - 1, wait_seconds()), PMP_WAIT_DONE);
-		next += held;
-	}
+	pmp_controller *c = lent_to_this_thread(&r, 8, &spec);
+	in_rounds(c, 2, 200, &most);
+	assert_int_equal(most, 8);
 	finish(c);
 	pmp_spec_unref(spec);
 	rec_free(&r);
