@@ -440,7 +440,7 @@ static void send_task(pmp_controller *c, struct pmp_wk *w, struct pmp_task *t)
 	 * exit, which a hung node may never give. A per-task worker's exit requeues it. */
 	w->state = PMP_W_STOPPING;
 	if (!w->per_task && w->inflight.tail == t) {
-		pmp_taskq_remove(&w->inflight, t);
+		pmp_wk_drop(w, t);
 		t->worker = -1;
 		t->sent = false;
 		pmp_taskq_push_front(queue_of(c, t), t);
@@ -489,11 +489,11 @@ static void task_result(pmp_controller *c, struct pmp_wk *w, const struct pmp_he
 	struct pmp_task *t = pmp_taskindex_find(&c->index, h->id);
 	if (!t || t->worker != w->id || !t->sent)
 		return; /* not a task this worker holds: ignore it */
-	pmp_taskq_remove(&w->inflight, t);
+	pmp_wk_drop(w, t);
 	pmp_taskindex_remove(&c->index, t->id);
 	if (!w->per_task && !c->cfg.prefetch) {
 		size_t window = pmp_window_after(w->window, h->flags & PMP_FLAG_WAITED, w->full, w->inflight.len,
-						 c->block_q.len, t->bytes);
+						 c->block_q.len);
 		if (window != w->window) /* not at its new window until tasks fill it */
 			w->full = false;
 		w->window = window;
@@ -575,7 +575,7 @@ static void requeue_tasks(pmp_controller *c, struct pmp_wk *w)
 {
 	struct pmp_task *t;
 	while ((t = w->inflight.tail)) {
-		pmp_taskq_remove(&w->inflight, t);
+		pmp_wk_drop(w, t);
 		t->worker = -1;
 		t->sent = false;
 		pmp_taskq_push_front(queue_of(c, t), t);
@@ -587,7 +587,7 @@ static void requeue_tasks(pmp_controller *c, struct pmp_wk *w)
 static void lose_tasks(pmp_controller *c, struct pmp_wk *w, int status, const char *why)
 {
 	char text[TEXT_MAX];
-	struct pmp_task *t = pmp_taskq_pop(&w->inflight);
+	struct pmp_task *t = pmp_wk_drop_first(w);
 	if (t) {
 		snprintf(text, sizeof(text), "%s while running task %llu", why, (unsigned long long)t->id);
 		fail_task(c, t, PMP_EVENT_TASK_LOST, w->id, status, text);
@@ -798,7 +798,7 @@ static void dispatch_long_lived(pmp_controller *c)
 			break;
 		struct pmp_task *t = pmp_taskq_pop(&c->block_q);
 		t->worker = w->id;
-		pmp_taskq_push(&w->inflight, t);
+		pmp_wk_take(w, t);
 		w->full = w->inflight.len >= w->window;
 		send_task(c, w, t);
 		if (w->state != PMP_W_READY) { /* its send failed: it is stopping */
@@ -828,7 +828,7 @@ static void dispatch_per_task(pmp_controller *c)
 			break; /* the controller gave up: give_up() failed the queued tasks */
 		pmp_taskq_remove(&c->pertask_q, t); /* not pop: a failed fork server requeues at the front */
 		t->worker = w->id;
-		pmp_taskq_push(&w->inflight, t);
+		pmp_wk_take(w, t);
 	}
 }
 
@@ -1550,7 +1550,7 @@ void pmp_controller_free(pmp_controller *c)
 	pmp_taskindex_free(&c->index);
 	for (size_t i = 0; i < c->workers.cap; i++) {
 		struct pmp_wk *w = c->workers.slots[i];
-		while (w && (t = pmp_taskq_pop(&w->inflight)))
+		while (w && (t = pmp_wk_drop_first(w)))
 			free_task(t);
 	}
 	pmp_workers_free(&c->workers);

@@ -70,19 +70,42 @@ size_t pmp_workers_limit(size_t queued, size_t workers, size_t prefetch)
 	return share < 1 ? 1 : share < prefetch ? share : prefetch;
 }
 
-size_t pmp_window_after(size_t window, bool waited, bool full, size_t holds, size_t queued, size_t task_bytes)
+void pmp_wk_take(struct pmp_wk *w, struct pmp_task *t)
+{
+	pmp_taskq_push(&w->inflight, t);
+	w->inflight_bytes += t->bytes;
+}
+
+void pmp_wk_drop(struct pmp_wk *w, struct pmp_task *t)
+{
+	pmp_taskq_remove(&w->inflight, t);
+	w->inflight_bytes -= t->bytes;
+}
+
+struct pmp_task *pmp_wk_drop_first(struct pmp_wk *w)
+{
+	struct pmp_task *t = w->inflight.head;
+	if (t)
+		pmp_wk_drop(w, t);
+	return t;
+}
+
+size_t pmp_window_after(size_t window, bool waited, bool full, size_t holds, size_t queued)
 {
 	if (!queued)
 		return holds ? window : PMP_WINDOW_START;
-	if (waited && full && window < PMP_WINDOW_MAX && task_bytes <= PMP_WINDOW_BYTES / (2 * window))
+	if (waited && full && window < PMP_WINDOW_MAX)
 		return 2 * window;
 	return window;
 }
 
-/* READY, long-lived, and below its window. */
+/* READY, long-lived, and with room in its window: its count of tasks, and beyond the
+ * first PMP_WINDOW_START their bytes (one task may take them past the bound). Within a
+ * turn, tasks only come: once a worker has no room, it has none for the rest of the turn. */
 static bool takes_tasks(const struct pmp_wk *w)
 {
-	return w && w->state == PMP_W_READY && !w->per_task && w->inflight.len < w->window;
+	return w && w->state == PMP_W_READY && !w->per_task && w->inflight.len < w->window &&
+	       (w->inflight.len < PMP_WINDOW_START || w->inflight_bytes < PMP_WINDOW_BYTES);
 }
 
 struct pmp_wk *pmp_workers_pick(const struct pmp_worker_table *t, size_t limit)

@@ -32,6 +32,7 @@ struct pmp_wk {
 	bool disconnected;         /* its connection dropped while it held tasks: see lost_at */
 	struct timespec lost_at;   /* then, when its unanswered tasks count as lost */
 	struct pmp_taskq inflight; /* sent (or, per task, assigned) and not yet answered */
+	size_t inflight_bytes;     /* of their payloads (pmp_wk_take, pmp_wk_drop) */
 	size_t window;             /* tasks it may hold when the queue is deep (READY, long-lived) */
 	bool full;                 /* its last task brought it to its window */
 	char info[192];            /* "pid 123 on node1", once connected */
@@ -51,6 +52,12 @@ struct pmp_wk *pmp_workers_get(const struct pmp_worker_table *t, int64_t id);
 void pmp_workers_remove(struct pmp_worker_table *t, int32_t id);
 void pmp_workers_free(struct pmp_worker_table *t);
 
+/* w's in-flight tasks, with their bytes: t joins at the end; t (which w holds) leaves;
+ * the first leaves (NULL when w holds none). */
+void pmp_wk_take(struct pmp_wk *w, struct pmp_task *t);
+void pmp_wk_drop(struct pmp_wk *w, struct pmp_task *t);
+struct pmp_task *pmp_wk_drop_first(struct pmp_wk *w);
+
 /* How many tasks a long-lived worker may hold at once: one while the queue is shallow,
  * so one slow task never holds back others; up to `prefetch` when `queued` tasks wait for
  * `workers` long-lived workers (connected or starting), so the round trip does not idle
@@ -61,25 +68,26 @@ size_t pmp_workers_limit(size_t queued, size_t workers, size_t prefetch);
  * starts at PMP_WINDOW_START tasks. When it answers a task it sat idle for (waited:
  * PMP_FLAG_WAITED, its worker's word) while tasks are queued, and the window was what held
  * it back (full: its last task had brought it to its window), the round trip to the
- * controller outlasted that many tasks: the window doubles, up to PMP_WINDOW_MAX tasks and
- * PMP_WINDOW_BYTES of tasks like that one (task_bytes). When it holds none (holds) and
- * none is queued, the burst is over and the window is back to the start: one grown on
- * short tasks does not hand out the next burst's long ones by the hundred. A worker kept
- * busy never waits, so slow tasks stay at PMP_WINDOW_START. With 2 workers and 20,000
- * no-op tasks, a window of 64 ran 1.7 times as many tasks a second as one of 8
- * (benchmarks/perf/throughput.py; the README has the numbers). */
+ * controller outlasted that many tasks: the window doubles, up to PMP_WINDOW_MAX. When it
+ * holds none (holds) and none is queued, the burst is over and the window is back to the
+ * start: one grown on short tasks does not hand out the next burst's long ones by the
+ * hundred. A worker kept busy never waits, so slow tasks stay at PMP_WINDOW_START. Beyond
+ * PMP_WINDOW_START tasks, a worker takes more only while those it holds come to less than
+ * PMP_WINDOW_BYTES: a window grown on small tasks holds few large ones. With 2 workers and
+ * 20,000 no-op tasks the window ran 2.07 times as many tasks a second as a fixed 8
+ * (benchmarks/perf/compare.sh; the README has the numbers). */
 #define PMP_WINDOW_START 8
 #define PMP_WINDOW_MAX 256
 #define PMP_WINDOW_BYTES (4u << 20)
-size_t pmp_window_after(size_t window, bool waited, bool full, size_t holds, size_t queued, size_t task_bytes);
+size_t pmp_window_after(size_t window, bool waited, bool full, size_t holds, size_t queued);
 
-/* The READY long-lived worker with the fewest tasks, if it holds fewer than limit and its
- * window. */
+/* The READY long-lived worker with the fewest tasks, if it holds fewer than limit and room
+ * in its window (tasks, and beyond PMP_WINDOW_START also bytes). */
 struct pmp_wk *pmp_workers_pick(const struct pmp_worker_table *t, size_t limit);
 /* A dispatch turn's walk over the table: pmp_workers_pick_next() makes the choice of
  * pmp_workers_pick() for each task of the turn (the READY long-lived worker with the
- * fewest tasks, the first such in the table, if it holds fewer than limit and its
- * window), provided the
+ * fewest tasks, the first such in the table, if it holds fewer than limit and has room
+ * in its window), provided the
  * caller gives each worker it returns one task. Within a turn the counts only grow, so
  * the walk resumes where it stopped: O(workers) per level of in-flight tasks filled,
  * not per task. */

@@ -113,10 +113,11 @@ typedef void (*pmp_event_fn)(void *ctx, pmp_event *events, size_t n);
 typedef struct pmp_controller_config {
 	const char *bind;       /* endpoint to bind, "tcp://HOST:*" or "tcp://HOST:PORT" or
 				   "ipc:///path"; NULL: ipc in a private (0700) directory */
-	int prefetch;           /* tasks in flight per worker when the queue is deep; 0:
-				   adaptive, from 8 up to 256 for a worker that runs out of
-				   short tasks while others wait, back to 8 when the queue
-				   empties (see PMP_WINDOW_START in workers.h) */
+	int prefetch;           /* tasks in flight per worker when the queue is deep (beyond
+				   8 of them, only while they come to less than 4 MiB); 0:
+				   adaptive, from 8 up to 256 for a worker that sits idle
+				   for want of tasks while tasks are queued, back to 8 when
+				   the queue empties (PMP_WINDOW_START in workers.h) */
 	double shutdown_grace;  /* seconds workers get to exit before SIGKILL; 0: 10 */
 	int max_start_failures; /* workers that die before connecting, in a row, before the
 				   controller gives up and fails the queued tasks; 0: 3 */

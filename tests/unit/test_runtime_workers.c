@@ -25,7 +25,7 @@ static void hold(struct pmp_wk *w, struct pmp_task *pool, size_t *used, size_t n
 	for (size_t i = 0; i < n; i++) {
 		struct pmp_task *t = &pool[(*used)++];
 		t->worker = w->id;
-		pmp_taskq_push(&w->inflight, t);
+		pmp_wk_take(w, t);
 	}
 }
 
@@ -39,7 +39,7 @@ static void ready(struct pmp_wk *w, size_t window)
 static void release_all(struct pmp_worker_table *t)
 {
 	for (size_t i = 0; i < t->cap; i++)
-		while (t->slots[i] && pmp_taskq_pop(&t->slots[i]->inflight))
+		while (t->slots[i] && pmp_wk_drop_first(t->slots[i]))
 			;
 }
 
@@ -195,7 +195,7 @@ static void test_pick(void **st)
 	assert_null(pmp_workers_pick(&t, 2));
 
 	/* An idle worker wins, wherever it is in the table. */
-	while (pmp_taskq_pop(&c->inflight))
+	while (pmp_wk_drop_first(c))
 		;
 	assert_ptr_equal(pmp_workers_pick(&t, 1), c);
 
@@ -209,7 +209,7 @@ static void test_pick(void **st)
 	assert_ptr_equal(pmp_workers_pick(&t, 8), a);
 
 	/* Removed workers leave holes the pick skips. */
-	while (pmp_taskq_pop(&a->inflight))
+	while (pmp_wk_drop_first(a))
 		;
 	pmp_workers_remove(&t, a->id);
 	assert_ptr_equal(pmp_workers_pick(&t, 8), b);
@@ -241,8 +241,8 @@ static void test_pick_ties_and_limit(void **st)
 	assert_null(pmp_workers_pick(&t, 2));
 	assert_null(pmp_workers_pick(&t, 0));
 	hold(w[3], pool, &used, 1);
-	pmp_taskq_pop(&w[3]->inflight);
-	pmp_taskq_pop(&w[3]->inflight); /* w[3]: 1 */
+	pmp_wk_drop_first(w[3]);
+	pmp_wk_drop_first(w[3]); /* w[3]: 1 */
 	assert_ptr_equal(pmp_workers_pick(&t, 3), w[3]);
 	assert_ptr_equal(pmp_workers_pick(&t, 2), w[3]);
 	release_all(&t);
@@ -273,7 +273,7 @@ static void test_pick_respects_window(void **st)
 	}
 	assert_null(pmp_workers_pick_next(&t, 8, &cursor)); /* both full */
 	assert_null(pmp_workers_pick(&t, 8));
-	pmp_taskq_pop(&small->inflight);
+	pmp_wk_drop_first(small);
 	assert_ptr_equal(pmp_workers_pick(&t, 8), small);
 	release_all(&t);
 	pmp_workers_free(&t);
@@ -281,42 +281,77 @@ static void test_pick_respects_window(void **st)
 }
 
 /* The adaptive window: doubles when a worker held back by it sat idle while tasks wait,
- * within its bounds; back to the start once the worker and the queue are empty. */
+ * up to PMP_WINDOW_MAX; back to the start once the worker and the queue are empty. */
 static void test_window_after(void **st)
 {
 	(void)st;
-	/* window, waited, full, holds, queued, task_bytes */
-	assert_int_equal(pmp_window_after(8, true, true, 3, 100, 100), 16);
-	assert_int_equal(pmp_window_after(16, true, true, 0, 1, 100), 32);
+	/* window, waited, full, holds, queued */
+	assert_int_equal(pmp_window_after(8, true, true, 3, 100), 16);
+	assert_int_equal(pmp_window_after(16, true, true, 0, 1), 32);
 	/* It never sat idle: the window keeps it busy. */
-	assert_int_equal(pmp_window_after(8, false, true, 0, 100, 100), 8);
-	assert_int_equal(pmp_window_after(64, false, true, 5, 100, 100), 64);
-	/* Not at its window (the queue's share held it back): a wider one would not help. */
-	assert_int_equal(pmp_window_after(8, true, false, 0, 100, 100), 8);
+	assert_int_equal(pmp_window_after(8, false, true, 0, 100), 8);
+	assert_int_equal(pmp_window_after(64, false, true, 5, 100), 64);
+	/* Not at its window (the queue's share, or the bytes, held it back): a wider one
+	 * would not help. */
+	assert_int_equal(pmp_window_after(8, true, false, 0, 100), 8);
 	/* Nothing queued: idle for want of tasks, not of window. The burst is over once the
 	 * worker holds nothing either. */
-	assert_int_equal(pmp_window_after(8, true, true, 2, 0, 100), 8);
-	assert_int_equal(pmp_window_after(64, false, true, 2, 0, 100), 64);
-	assert_int_equal(pmp_window_after(64, false, true, 0, 0, 100), PMP_WINDOW_START);
-	assert_int_equal(pmp_window_after(64, true, true, 0, 0, 100), PMP_WINDOW_START);
-	/* At most PMP_WINDOW_MAX tasks. */
-	assert_int_equal(pmp_window_after(PMP_WINDOW_MAX / 2, true, true, 0, 100, 1), PMP_WINDOW_MAX);
-	assert_int_equal(pmp_window_after(PMP_WINDOW_MAX, true, true, 0, 100, 1), PMP_WINDOW_MAX);
-	/* At most PMP_WINDOW_BYTES of tasks like the last one. */
-	size_t quarter = PMP_WINDOW_BYTES / 4;
-	assert_int_equal(pmp_window_after(2, true, true, 0, 100, quarter), 4);
-	assert_int_equal(pmp_window_after(4, true, true, 0, 100, quarter), 4);
-	assert_int_equal(pmp_window_after(8, true, true, 0, 100, PMP_WINDOW_BYTES), 8);
-	assert_int_equal(pmp_window_after(8, true, true, 0, 100, SIZE_MAX), 8);
-	/* From the start, step by step: 8, 16, ..., PMP_WINDOW_MAX. */
+	assert_int_equal(pmp_window_after(8, true, true, 2, 0), 8);
+	assert_int_equal(pmp_window_after(64, false, true, 2, 0), 64);
+	assert_int_equal(pmp_window_after(64, false, true, 0, 0), PMP_WINDOW_START);
+	assert_int_equal(pmp_window_after(64, true, true, 0, 0), PMP_WINDOW_START);
+	/* At most PMP_WINDOW_MAX tasks, reached from the start in 5 doublings. */
+	assert_int_equal(pmp_window_after(PMP_WINDOW_MAX, true, true, 0, 100), PMP_WINDOW_MAX);
 	size_t w = PMP_WINDOW_START, steps = 0;
 	while (w < PMP_WINDOW_MAX) {
-		size_t next = pmp_window_after(w, true, true, 0, 1000, 200);
+		size_t next = pmp_window_after(w, true, true, 0, 1000);
 		assert_int_equal(next, 2 * w);
 		w = next;
 		steps++;
 	}
 	assert_int_equal(steps, 5);
+}
+
+/* Beyond PMP_WINDOW_START tasks a worker takes more only while they come to less than
+ * PMP_WINDOW_BYTES, however wide its window; up to PMP_WINDOW_START, whatever their size.
+ * The bytes it holds follow its tasks in and out. */
+static void test_window_bytes(void **st)
+{
+	(void)st;
+	struct pmp_worker_table t = {0};
+	struct pmp_task pool[PMP_WINDOW_START + 2];
+	size_t used = 0;
+	pmp_spec *spec = some_spec();
+	memset(pool, 0, sizeof(pool));
+	for (size_t i = 0; i < sizeof(pool) / sizeof(*pool); i++)
+		pool[i].bytes = PMP_WINDOW_BYTES / 2; /* two are the bound */
+
+	struct pmp_wk *w = pmp_workers_add(&t, spec, false);
+	ready(w, PMP_WINDOW_MAX);
+	hold(w, pool, &used, PMP_WINDOW_START - 1);
+	assert_int_equal(w->inflight_bytes, (PMP_WINDOW_START - 1) * (PMP_WINDOW_BYTES / 2));
+	assert_ptr_equal(pmp_workers_pick(&t, PMP_WINDOW_MAX), w); /* within PMP_WINDOW_START */
+	hold(w, pool, &used, 1);
+	assert_null(pmp_workers_pick(&t, PMP_WINDOW_MAX)); /* beyond it, and past the bytes */
+	struct pmp_pick_cursor cursor = PMP_PICK_CURSOR_INIT;
+	assert_null(pmp_workers_pick_next(&t, PMP_WINDOW_MAX, &cursor));
+	/* Small tasks: room again beyond PMP_WINDOW_START. */
+	while (pmp_wk_drop_first(w))
+		;
+	assert_int_equal(w->inflight_bytes, 0);
+	struct pmp_task small[PMP_WINDOW_START + 4];
+	memset(small, 0, sizeof(small));
+	used = 0;
+	for (size_t i = 0; i < sizeof(small) / sizeof(*small); i++)
+		small[i].bytes = 100;
+	hold(w, small, &used, PMP_WINDOW_START + 3);
+	assert_ptr_equal(pmp_workers_pick(&t, PMP_WINDOW_MAX), w);
+	pmp_wk_drop(w, &small[4]); /* out of the middle */
+	assert_int_equal(w->inflight_bytes, (PMP_WINDOW_START + 2) * 100);
+	release_all(&t);
+	assert_int_equal(w->inflight_bytes, 0);
+	pmp_workers_free(&t);
+	pmp_spec_unref(spec);
 }
 
 /* A dispatch turn with the cursor makes, task after task, the choice pmp_workers_pick
@@ -333,20 +368,22 @@ static void test_pick_next_matches_pick(void **st)
 		struct pmp_worker_table t = {0};
 		size_t used = 0;
 		memset(pool, 0, sizeof(pool));
+		for (size_t i = 0; i < sizeof(pool) / sizeof(pool[0]); i++) /* some past the bytes of a window */
+			pool[i].bytes = rand_r(&seed) % 3 ? 64 : PMP_WINDOW_BYTES / 3;
 		int n = 1 + (int)(rand_r(&seed) % 40);
 		for (int i = 0; i < n; i++) {
 			struct pmp_wk *w = pmp_workers_add(&t, spec, rand_r(&seed) % 8 == 0);
 			unsigned r = rand_r(&seed) % 10;
 			w->state = r < 7 ? PMP_W_READY : r < 9 ? PMP_W_STARTING : PMP_W_STOPPING;
-			w->window = 1 + rand_r(&seed) % 10; /* at times below the limit, at times above */
-			hold(w, pool, &used, rand_r(&seed) % 5);
+			w->window = 1 + rand_r(&seed) % 16; /* at times below the limit, at times above */
+			hold(w, pool, &used, rand_r(&seed) % 12);
 		}
 		if (n > 3)
 			pmp_workers_remove(&t, (int32_t)(rand_r(&seed) % (unsigned)n)); /* a hole (its tasks are the pool's) */
 		struct pmp_pick_cursor cursor = PMP_PICK_CURSOR_INIT;
 		size_t queued = 1 + rand_r(&seed) % 300, stop_at = rand_r(&seed) % 50;
 		for (size_t step = 0; queued > 0 && used < sizeof(pool) / sizeof(pool[0]); step++) {
-			size_t limit = pmp_workers_limit(queued, (size_t)n, 8);
+			size_t limit = pmp_workers_limit(queued, (size_t)n, 16);
 			struct pmp_wk *want = pmp_workers_pick(&t, limit);
 			struct pmp_wk *got = pmp_workers_pick_next(&t, limit, &cursor);
 			assert_ptr_equal(got, want);
@@ -410,6 +447,7 @@ int main(void)
 		cmocka_unit_test(test_limit),
 		cmocka_unit_test(test_pick_respects_window),
 		cmocka_unit_test(test_window_after),
+		cmocka_unit_test(test_window_bytes),
 		cmocka_unit_test(test_pick),
 		cmocka_unit_test(test_pick_ties_and_limit),
 		cmocka_unit_test(test_pick_next_matches_pick),
