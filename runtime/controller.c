@@ -1207,7 +1207,7 @@ pmp_controller *pmp_controller_start(const pmp_controller_config *cfg, pmp_event
 	if (cfg)
 		c->cfg = *cfg;
 	if (c->cfg.prefetch < 0)
-		c->cfg.prefetch = 0; /* adaptive (pmp_window_after_empty) */
+		c->cfg.prefetch = 0; /* adaptive (pmp_window_after) */
 	if (c->cfg.shutdown_grace <= 0)
 		c->cfg.shutdown_grace = 10;
 	if (c->cfg.max_start_failures <= 0)

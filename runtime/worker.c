@@ -241,8 +241,8 @@ static int send_frame(void *sock, const pmp_frame *f, int flags, struct lent *l)
 int pmp_worker_send(pmp_worker *w, uint64_t task, enum pmp_status status, const pmp_frame *frames,
 		    size_t n, char *err, size_t errlen)
 {
-	struct pmp_header h = {PMP_MSG_RESULT, (status == PMP_ERROR ? PMP_FLAG_ERROR : 0) | (w->waited ? PMP_FLAG_WAITED : 0),
-			       task};
+	uint8_t flags = (status == PMP_ERROR ? PMP_FLAG_ERROR : 0) | (w->waited ? PMP_FLAG_WAITED : 0);
+	struct pmp_header h = {PMP_MSG_RESULT, flags, task};
 	uint8_t head[PMP_HEADER_SIZE];
 	struct lent l = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
 	int rc = 0, e = 0;
