@@ -87,10 +87,9 @@ struct pmp_wk *pmp_workers_pick(const struct pmp_worker_table *t, size_t limit);
 /* A dispatch turn's walk over the table: pmp_workers_pick_next() makes the choice of
  * pmp_workers_pick() for each task of the turn (the READY long-lived worker with the
  * fewest tasks, the first such in the table, if it holds fewer than limit and has room
- * in its window), provided the
- * caller gives each worker it returns one task. Within a turn the counts only grow, so
- * the walk resumes where it stopped: O(workers) per level of in-flight tasks filled,
- * not per task. */
+ * in its window), provided the caller gives each worker it returns one task. Within a
+ * turn the counts only grow, so the walk resumes where it stopped: O(workers) per level
+ * of in-flight tasks filled, not per task. */
 struct pmp_pick_cursor {
 	size_t next;  /* the slot to look at next */
 	size_t level; /* the in-flight count being filled */

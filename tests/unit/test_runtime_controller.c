@@ -1578,9 +1578,9 @@ static void test_duplicate_task_id(void **st)
 
 /* ---------- pmp_controller_wait: the waiting thread runs the I/O ---------- */
 
-static pmp_controller *start_lending(struct recorder *r, int io_lend_us)
+static pmp_controller *start_lending(struct recorder *r, int io_lend_us, int prefetch)
 {
-	pmp_controller_config cfg = {.shutdown_grace = 5.0, .io_lend_us = io_lend_us};
+	pmp_controller_config cfg = {.shutdown_grace = 5.0, .io_lend_us = io_lend_us, .prefetch = prefetch};
 	char err[PMP_ERR_MAX] = "";
 	pmp_controller *c = pmp_controller_start(&cfg, on_events, r, err, sizeof(err));
 	if (!c)
@@ -1588,9 +1588,9 @@ static pmp_controller *start_lending(struct recorder *r, int io_lend_us)
 	return c;
 }
 
-static pmp_controller *one_echo_worker(struct recorder *r, int io_lend_us, pmp_spec **spec)
+static pmp_controller *one_echo_worker(struct recorder *r, int io_lend_us, int prefetch, pmp_spec **spec)
 {
-	pmp_controller *c = start_lending(r, io_lend_us);
+	pmp_controller *c = start_lending(r, io_lend_us, prefetch);
 	*spec = echo_spec(1);
 	add_workers(c, *spec, 1);
 	wait_count(r, PMP_EVENT_WORKER_READY, 1, "a worker");
@@ -1606,7 +1606,7 @@ static void test_wait_runs_the_io_on_the_caller(void **st)
 	struct recorder r;
 	pmp_spec *spec;
 	rec_init(&r);
-	pmp_controller *c = one_echo_worker(&r, 0, &spec);
+	pmp_controller *c = one_echo_worker(&r, 0, 0, &spec);
 
 	assert_int_equal(pmp_controller_wait(c, 424242, -1), PMP_WAIT_DONE);
 	submit(c, 1, NULL, "sleep"); /* answers after 1 s */
@@ -1635,7 +1635,7 @@ static void test_wait_without_lending(void **st)
 	struct recorder r;
 	pmp_spec *spec;
 	rec_init(&r);
-	pmp_controller *c = one_echo_worker(&r, -1, &spec);
+	pmp_controller *c = one_echo_worker(&r, -1, 0, &spec);
 	submit(c, 1, NULL, "quick");
 	assert_int_equal(pmp_controller_wait(c, 1, -1), PMP_WAIT_ELSEWHERE);
 	wait_task(&r, 1);
@@ -1654,7 +1654,7 @@ static void test_reclaim_ends_the_lend(void **st)
 	struct recorder r;
 	pmp_spec *spec;
 	rec_init(&r);
-	pmp_controller *c = one_echo_worker(&r, 600 * 1000000, &spec);
+	pmp_controller *c = one_echo_worker(&r, 600 * 1000000, 0, &spec);
 	submit(c, 1, NULL, "quick");
 	assert_int_equal(pmp_controller_wait(c, 1, -1), PMP_WAIT_DONE);
 	submit(c, 2, NULL, "quick"); /* sent from here, its result left for whoever runs the I/O */
@@ -1687,14 +1687,7 @@ static void submit_quick(pmp_controller *c, uint64_t first, uint64_t last)
  * longer than a test runs: nothing is read or sent but in this thread's waits. */
 static pmp_controller *lent_to_this_thread(struct recorder *r, int prefetch, pmp_spec **spec)
 {
-	pmp_controller_config cfg = {.shutdown_grace = 5.0, .io_lend_us = 600 * 1000000, .prefetch = prefetch};
-	char err[PMP_ERR_MAX] = "";
-	pmp_controller *c = pmp_controller_start(&cfg, on_events, r, err, sizeof(err));
-	if (!c)
-		fail_msg("pmp_controller_start: %s", err);
-	*spec = echo_spec(1);
-	add_workers(c, *spec, 1);
-	wait_count(r, PMP_EVENT_WORKER_READY, 1, "a worker");
+	pmp_controller *c = one_echo_worker(r, 600 * 1000000, prefetch, spec);
 	submit(c, 1, NULL, "quick");
 	assert_int_equal(pmp_controller_wait(c, 1, wait_seconds()), PMP_WAIT_DONE);
 	return c;
@@ -1801,7 +1794,7 @@ static void test_wait_ends_on_signal_and_shutdown(void **st)
 	sigemptyset(&sa.sa_mask);
 	assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
 	rec_init(&r);
-	pmp_controller *c = one_echo_worker(&r, 0, &spec);
+	pmp_controller *c = one_echo_worker(&r, 0, 0, &spec);
 
 	struct later sig = {pthread_self(), NULL};
 	submit(c, 1, NULL, "sleep");
