@@ -79,7 +79,7 @@ struct pmp_controller {
 	struct pmp_worker_table workers;
 	struct pmp_forkserver *forkservers; /* of the forked specs used so far */
 	/* Workers dropped while a fork server owed them (restart_forks): a process forked for
-	 * one may still connect. Those that do are strays (see stray()), reaped at the end. */
+	 * one may still connect. Those that do are strays (see stray()), reaped as they exit. */
 	int32_t *dropped;
 	size_t ndropped;
 	struct stray { pid_t pid; int pidfd; } *strays;
@@ -516,7 +516,8 @@ static void task_result(pmp_controller *c, struct pmp_wk *w, const struct pmp_he
 /* Worker id says it is ready, and has no record: if it was dropped while a fork server
  * owed it (restart_forks), this is the process forked for it after all. Told to exit, it
  * does not wait for tasks that never come; a child of this process ("pid N on HOST", and
- * waitid says whose), it is reaped with the workers. */
+ * waitid says whose), its pidfd is polled with the workers', and it is reaped when it
+ * exits (reap_ended_strays), or at the end. */
 static void stray(pmp_controller *c, int32_t id, const pmp_msg *m)
 {
 	size_t i = 0;
@@ -538,6 +539,19 @@ static void stray(pmp_controller *c, int32_t id, const pmp_msg *m)
 	int pidfd = pmp_watch_child(pid); /* -1: killed and reaped already */
 	if (pidfd >= 0)
 		c->strays[c->nstrays++] = (struct stray){pid, pidfd};
+}
+
+/* The strays whose pidfds (polled as items[0..n), n the count when polled) say they
+ * ended: reaped now, not left zombies until shutdown. From the last, so that the one
+ * moved into a freed slot was looked at already. */
+static void reap_ended_strays(pmp_controller *c, const zmq_pollitem_t *items, size_t n)
+{
+	for (size_t i = n; i-- > 0;) {
+		if (!(items[i].revents & ZMQ_POLLIN))
+			continue;
+		pmp_reap_within(c->strays[i].pid, c->strays[i].pidfd, PMP_FORK_STOP_MS); /* at once */
+		c->strays[i] = c->strays[--c->nstrays];
+	}
 }
 
 static void reap_strays(pmp_controller *c)
@@ -911,7 +925,7 @@ static void process_ended(pmp_controller *c, struct pmp_wk *w)
  * when zmq_poll failed (EINTR: a signal came to a waiting caller thread). */
 static int wait_for_work(pmp_controller *c, long max_ms, const uint64_t *awaited)
 {
-	size_t n = 4 + c->workers.live + MAX_FORKSERVERS, k = 4, nfs = 0;
+	size_t n = 4 + c->workers.live + MAX_FORKSERVERS + c->nstrays, k = 4, nfs = 0;
 	struct pmp_forkserver *owing[MAX_FORKSERVERS];
 	long timeout = max_ms;
 
@@ -963,10 +977,14 @@ static int wait_for_work(pmp_controller *c, long max_ms, const uint64_t *awaited
 			timeout = timeout_until(timeout, &fs->deadline);
 		}
 	}
+	size_t first_stray = k, nstrays = c->nstrays;
+	for (size_t i = 0; i < nstrays; i++)
+		items[k++] = (zmq_pollitem_t){NULL, c->strays[i].pidfd, ZMQ_POLLIN, 0};
 	if (c->shutdown_sent && c->signalled < 2)
 		timeout = timeout_until(timeout, &c->deadline);
 	if (zmq_poll(items, (int)k, timeout) < 0)
 		return -1;
+	reap_ended_strays(c, items + first_stray, nstrays);
 	if (items[1].revents & ZMQ_POLLIN) {
 		uint64_t count;
 		if (read(c->wakefd, &count, sizeof(count)) < 0)
