@@ -491,13 +491,8 @@ static void task_result(pmp_controller *c, struct pmp_wk *w, const struct pmp_he
 		return; /* not a task this worker holds: ignore it */
 	pmp_wk_drop(w, t);
 	pmp_taskindex_remove(&c->index, t->id);
-	if (!w->per_task && !c->cfg.prefetch) {
-		size_t window = pmp_window_after(w->window, h->flags & PMP_FLAG_WAITED, w->full, w->inflight.len,
-						 c->block_q.len);
-		if (window != w->window) /* not at its new window until tasks fill it */
-			w->full = false;
-		w->window = window;
-	}
+	if (!w->per_task && !c->cfg.prefetch)
+		pmp_wk_answered(w, h->flags & PMP_FLAG_WAITED, c->block_q.len);
 	free_task(t);
 	/* A per-task worker exits after its one task, as if told to: losing its connection
 	 * now loses nothing (connection_lost). Its disconnection can be seen before its

@@ -99,6 +99,14 @@ size_t pmp_window_after(size_t window, bool waited, bool full, size_t holds, siz
 	return window;
 }
 
+void pmp_wk_answered(struct pmp_wk *w, bool waited, size_t queued)
+{
+	size_t window = pmp_window_after(w->window, waited, w->full, w->inflight.len, queued);
+	if (window != w->window)
+		w->full = false; /* not at its new window until tasks fill it */
+	w->window = window;
+}
+
 /* READY, long-lived, and with room in its window: its count of tasks, and beyond the
  * first PMP_WINDOW_START their bytes (one task may take them past the bound). Within a
  * turn, tasks only come: once a worker has no room, it has none for the rest of the turn. */

@@ -80,6 +80,11 @@ size_t pmp_workers_limit(size_t queued, size_t workers, size_t prefetch);
 #define PMP_WINDOW_MAX 256
 #define PMP_WINDOW_BYTES (4u << 20)
 size_t pmp_window_after(size_t window, bool waited, bool full, size_t holds, size_t queued);
+/* After w answered a task (dropped from its in-flight tasks already), waited or not, with
+ * queued tasks queued: its window is pmp_window_after's, and when that changed, w is not
+ * full (at its window) until a dispatch fills it again: one turn's answers double the
+ * window once, not once each. */
+void pmp_wk_answered(struct pmp_wk *w, bool waited, size_t queued);
 
 /* The READY long-lived worker with the fewest tasks, if it holds fewer than limit and room
  * in its window (tasks, and beyond PMP_WINDOW_START also bytes). */

@@ -312,6 +312,35 @@ static void test_window_after(void **st)
 	assert_int_equal(steps, 5);
 }
 
+/* A worker's answers: the window doubles on a waited answer while full, and then is not
+ * full until a dispatch fills it, so further waited answers of the same turn (the tasks it
+ * held when it ran dry) leave it as it is. The burst's end puts it back to the start. */
+static void test_answered_doubles_once_a_fill(void **st)
+{
+	(void)st;
+	struct pmp_wk w;
+	memset(&w, 0, sizeof(w));
+	w.window = PMP_WINDOW_START;
+	w.full = true;
+	pmp_wk_answered(&w, true, 100);
+	assert_int_equal(w.window, 2 * PMP_WINDOW_START);
+	assert_false(w.full);
+	pmp_wk_answered(&w, true, 100); /* no dispatch since: not full */
+	pmp_wk_answered(&w, true, 100);
+	assert_int_equal(w.window, 2 * PMP_WINDOW_START);
+	w.full = true; /* a dispatch filled it */
+	pmp_wk_answered(&w, false, 100); /* kept busy: no change, still full */
+	assert_int_equal(w.window, 2 * PMP_WINDOW_START);
+	assert_true(w.full);
+	pmp_wk_answered(&w, true, 100);
+	assert_int_equal(w.window, 4 * PMP_WINDOW_START);
+	assert_false(w.full);
+	w.full = true;
+	pmp_wk_answered(&w, false, 0); /* holds none, none queued: the burst is over */
+	assert_int_equal(w.window, PMP_WINDOW_START);
+	assert_false(w.full);
+}
+
 /* Beyond PMP_WINDOW_START tasks a worker takes more only while they come to less than
  * PMP_WINDOW_BYTES, however wide its window; up to PMP_WINDOW_START, whatever their size.
  * The bytes it holds follow its tasks in and out. */
@@ -447,6 +476,7 @@ int main(void)
 		cmocka_unit_test(test_limit),
 		cmocka_unit_test(test_pick_respects_window),
 		cmocka_unit_test(test_window_after),
+		cmocka_unit_test(test_answered_doubles_once_a_fill),
 		cmocka_unit_test(test_window_bytes),
 		cmocka_unit_test(test_pick),
 		cmocka_unit_test(test_pick_ties_and_limit),
