@@ -71,7 +71,17 @@ def test_timeout_ends_the_wait_not_the_task(ex):
     assert future.result(timeout=30) is None
 
 
-def test_ctrl_c_ends_the_wait_and_the_executor_stays_usable(ex):
+@pytest.fixture
+def ctrl_c_raises():
+    """Ctrl-C raises KeyboardInterrupt, as in any interactive Python, also when the tests
+    run where SIGINT is ignored (a background job of a script, nohup): Python then leaves
+    it ignored, and the signal would never reach the wait."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+def test_ctrl_c_ends_the_wait_and_the_executor_stays_usable(ex, ctrl_c_raises):
     future = ex.submit(time.sleep, 2)
     main = threading.get_ident()
     timer = threading.Timer(0.3, signal.pthread_kill, (main, signal.SIGINT))
