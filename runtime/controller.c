@@ -24,6 +24,7 @@
 #include <zmq.h>
 
 #include "deadline.h"
+#include "durations.h"
 #include "errors.h"
 #include "forkserver.h"
 #include "msg.h"
@@ -77,6 +78,7 @@ struct pmp_controller {
 
 	/* the runner only */
 	struct pmp_worker_table workers;
+	struct pmp_durations durations; /* run times by kind, from the workers' answers */
 	struct pmp_forkserver *forkservers; /* of the forked specs used so far */
 	/* Workers dropped while a fork server owed them (restart_forks): a process forked for
 	 * one may still connect. Those that do are strays (see stray()), reaped as they exit. */
@@ -401,7 +403,7 @@ static int send_to(pmp_controller *c, int32_t worker, uint8_t type, uint8_t flag
 {
 	uint8_t rid[PMP_ROUTING_ID_SIZE];
 	zmq_msg_t route;
-	struct pmp_header h = {type, flags, id};
+	struct pmp_header h = {type, flags, id, 0};
 	pmp_routing_id(worker, rid);
 	zmq_msg_init_size(&route, sizeof(rid));
 	memcpy(zmq_msg_data(&route), rid, sizeof(rid));
@@ -491,6 +493,7 @@ static void task_result(pmp_controller *c, struct pmp_wk *w, const struct pmp_he
 		return; /* not a task this worker holds: ignore it */
 	pmp_wk_drop(w, t);
 	pmp_taskindex_remove(&c->index, t->id);
+	pmp_durations_record(&c->durations, t->kind, h->run_us);
 	if (!w->per_task && !c->cfg.prefetch)
 		pmp_wk_answered(w, h->flags & PMP_FLAG_WAITED, c->block_q.len);
 	free_task(t);
@@ -801,7 +804,8 @@ static void dispatch_long_lived(pmp_controller *c)
 	struct pmp_pick_cursor cursor = PMP_PICK_CURSOR_INIT;
 	while (c->block_q.len && ready) {
 		size_t limit = pmp_workers_limit(c->block_q.len, expected,
-						 c->cfg.prefetch ? (size_t)c->cfg.prefetch : PMP_WINDOW_MAX);
+						 c->cfg.prefetch ? (size_t)c->cfg.prefetch : PMP_WINDOW_MAX,
+						 pmp_durations_hold(&c->durations, c->block_q.head->kind));
 		struct pmp_wk *w = pmp_workers_pick_next(&c->workers, limit, &cursor);
 		if (!w)
 			break;
@@ -1375,6 +1379,12 @@ void pmp_controller_set_capacity(pmp_controller *c, int cores)
 int pmp_controller_submit(pmp_controller *c, uint64_t task, pmp_spec *spec, const pmp_frame *frames,
 			  size_t n, char *err, size_t errlen)
 {
+	return pmp_controller_submit_kind(c, task, 0, spec, frames, n, err, errlen);
+}
+
+int pmp_controller_submit_kind(pmp_controller *c, uint64_t task, uint32_t kind, pmp_spec *spec,
+			       const pmp_frame *frames, size_t n, char *err, size_t errlen)
+{
 	struct pmp_task *t = calloc(1, sizeof(*t));
 	if (!t || n > PMP_MAX_FRAMES || !(t->payload = msg_from_frames(frames, n))) {
 		free(t);
@@ -1382,6 +1392,7 @@ int pmp_controller_submit(pmp_controller *c, uint64_t task, pmp_spec *spec, cons
 				"send fewer, larger objects" : "pmp: out of memory queuing a task (%d)", PMP_MAX_FRAMES);
 	}
 	t->id = task;
+	t->kind = kind;
 	t->worker = -1;
 	t->spec = pmp_spec_ref(spec);
 	for (size_t i = 0; i < n; i++)

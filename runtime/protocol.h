@@ -3,7 +3,9 @@
  *   bytes 0-3  "PMP1"
  *   byte  4    type (enum pmp_msg_type)
  *   byte  5    flags (PMP_FLAG_*, by type)
- *   bytes 6-7  zero
+ *   bytes 6-7  RESULT: how long the worker ran the task, in microseconds, little-endian,
+ *              65535 for that long or longer (the controller learns from it which tasks
+ *              are short); zero in the other types
  *   bytes 8-15 id, little-endian: the task id (TASK, RESULT), the worker id (READY)
  *
  * Pure code, so that the unit tests and the fuzzer drive the decoder directly. */
@@ -34,10 +36,14 @@ struct pmp_header {
 	uint8_t type;
 	uint8_t flags;
 	uint64_t id;
+	uint16_t run_us; /* RESULT only; PMP_RUN_US_MAX for that or longer */
 };
 
+#define PMP_RUN_US_MAX UINT16_MAX
+
 void pmp_header_encode(const struct pmp_header *h, uint8_t out[PMP_HEADER_SIZE]);
-/* 0, or -1 when the frame is not a header pmp sent: wrong size, magic, type, flags or padding. */
+/* 0, or -1 when the frame is not a header pmp sent: wrong size, magic, type, flags, or
+ * bytes 6-7 set in a type other than RESULT. */
 int pmp_header_decode(const void *data, size_t size, struct pmp_header *h);
 /* Types each side accepts from the other. */
 bool pmp_type_to_controller(uint8_t type);

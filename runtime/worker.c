@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -26,6 +27,8 @@ struct pmp_worker {
 	bool watching;
 	bool answered; /* a result went out: waiting for work from now on is running out of it */
 	bool waited;   /* it did, for the task it answers next (PMP_FLAG_WAITED) */
+	struct timespec task_start; /* when the task it answers next came: its run time goes
+				       with the result, and the controller learns from it */
 	int closing; /* atomic: set before a deliberate close, so its disconnection is expected */
 };
 
@@ -146,7 +149,7 @@ pmp_worker *pmp_worker_connect(const char *endpoint, int32_t id, char *err, size
 	gethostname(host, sizeof(host) - 1);
 	const char *node = getenv("SLURMD_NODENAME");
 	snprintf(info, sizeof(info), "pid %d on %s", (int)getpid(), node && *node ? node : host);
-	struct pmp_header h = {PMP_MSG_READY, 0, (uint64_t)id};
+	struct pmp_header h = {PMP_MSG_READY, 0, (uint64_t)id, 0};
 	pmp_frame f = {info, strlen(info)};
 	if (pmp_send(w->sock, NULL, &h, &f, 1) < 0) {
 		pmp_err(err, errlen, "pmp: cannot say ready to the controller (%s)", zmq_strerror(errno));
@@ -186,8 +189,10 @@ int pmp_worker_recv(pmp_worker *w, pmp_request *req, char *err, size_t errlen)
 		}
 		req->task = h.id;
 		req->last = (h.flags & PMP_FLAG_LAST) != 0;
-		if (h.type == PMP_MSG_TASK)
+		if (h.type == PMP_MSG_TASK) {
 			w->waited = waited && w->answered;
+			clock_gettime(CLOCK_MONOTONIC, &w->task_start);
+		}
 		req->kind = h.type == PMP_MSG_TASK ? PMP_REQUEST_TASK
 			    : h.type == PMP_MSG_INIT ? PMP_REQUEST_INIT : PMP_REQUEST_SHUTDOWN;
 		if (req->kind != PMP_REQUEST_SHUTDOWN && !(req->msg = pmp_msg_split(m, 1))) {
@@ -238,11 +243,20 @@ static int send_frame(void *sock, const pmp_frame *f, int flags, struct lent *l)
 	return 0;
 }
 
+/* Microseconds since the task came, to PMP_RUN_US_MAX. */
+static uint16_t run_us(const struct timespec *start)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	int64_t us = (int64_t)(now.tv_sec - start->tv_sec) * 1000000 + (now.tv_nsec - start->tv_nsec) / 1000;
+	return us < 0 ? 0 : us > PMP_RUN_US_MAX ? PMP_RUN_US_MAX : (uint16_t)us;
+}
+
 int pmp_worker_send(pmp_worker *w, uint64_t task, enum pmp_status status, const pmp_frame *frames,
 		    size_t n, char *err, size_t errlen)
 {
 	uint8_t flags = (status == PMP_ERROR ? PMP_FLAG_ERROR : 0) | (w->waited ? PMP_FLAG_WAITED : 0);
-	struct pmp_header h = {PMP_MSG_RESULT, flags, task};
+	struct pmp_header h = {PMP_MSG_RESULT, flags, task, run_us(&w->task_start)};
 	uint8_t head[PMP_HEADER_SIZE];
 	struct lent l = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
 	int rc = 0, e = 0;

@@ -59,7 +59,7 @@ void pmp_workers_free(struct pmp_worker_table *t)
 	memset(t, 0, sizeof(*t));
 }
 
-size_t pmp_workers_limit(size_t queued, size_t workers, size_t prefetch)
+size_t pmp_workers_limit(size_t queued, size_t workers, size_t prefetch, size_t hold)
 {
 	if (workers == 0 || prefetch <= 1)
 		return 1;
@@ -67,6 +67,12 @@ size_t pmp_workers_limit(size_t queued, size_t workers, size_t prefetch)
 	 * when the others (also those still starting) would have two each as well, so a
 	 * first worker does not take the tasks of those about to connect. */
 	size_t share = queued / workers / 2;
+	/* Short tasks beyond the share: with 128 workers on 2 cores, a queue of 2,000-4,000
+	 * no-op tasks held each worker to 8-15 of them (its share), and each ran dry and
+	 * slept between answers; allowed 16 or more, the executor ran 1.3-1.6 times as many
+	 * tasks a second (the README has the numbers). */
+	if (hold > share)
+		share = hold;
 	return share < 1 ? 1 : share < prefetch ? share : prefetch;
 }
 

@@ -61,8 +61,10 @@ struct pmp_task *pmp_wk_drop_first(struct pmp_wk *w);
 /* How many tasks a long-lived worker may hold at once: one while the queue is shallow,
  * so one slow task never holds back others; up to `prefetch` when `queued` tasks wait for
  * `workers` long-lived workers (connected or starting), so the round trip does not idle
- * them. A worker holds no more than its own window either (pmp_wk.window). */
-size_t pmp_workers_limit(size_t queued, size_t workers, size_t prefetch);
+ * them. Tasks known to be short (pmp_durations_hold: `hold` of them run within a budget;
+ * 0 not known) are not slow ones: a worker may hold that many of them however shallow
+ * the queue. A worker holds no more than its own window either (pmp_wk.window). */
+size_t pmp_workers_limit(size_t queued, size_t workers, size_t prefetch, size_t hold);
 
 /* The adaptive window (pmp_controller_config.prefetch 0), after each answer. A worker
  * starts at PMP_WINDOW_START tasks. When it answers a task it sat idle for (waited:

@@ -526,12 +526,13 @@ static PyObject *controller_set_capacity(ControllerObject *self, PyObject *arg)
 static PyObject *controller_submit(ControllerObject *self, PyObject *args)
 {
 	unsigned long long task;
+	unsigned int kind = 0;
 	PyObject *frames, *spec_o = Py_None;
 	frames_view fv;
 	char err[PMP_ERR_MAX];
 	int rc;
 
-	if (!PyArg_ParseTuple(args, "KO|O:submit", &task, &frames, &spec_o) || check_open(self) < 0)
+	if (!PyArg_ParseTuple(args, "KO|OI:submit", &task, &frames, &spec_o, &kind) || check_open(self) < 0)
 		return NULL;
 	SpecObject *spec = spec_o == Py_None ? NULL : as_spec(self, spec_o);
 	if (spec_o != Py_None && !spec)
@@ -540,12 +541,12 @@ static PyObject *controller_submit(ControllerObject *self, PyObject *args)
 		return NULL;
 	if (fv.bytes > BIG_FRAMES) {
 		Py_BEGIN_ALLOW_THREADS
-		rc = pmp_controller_submit(self->ctl, task, spec ? spec->spec : NULL, fv.frames, (size_t)fv.n, err,
-					   sizeof(err));
+		rc = pmp_controller_submit_kind(self->ctl, task, kind, spec ? spec->spec : NULL, fv.frames,
+						(size_t)fv.n, err, sizeof(err));
 		Py_END_ALLOW_THREADS
 	} else {
-		rc = pmp_controller_submit(self->ctl, task, spec ? spec->spec : NULL, fv.frames, (size_t)fv.n, err,
-					   sizeof(err));
+		rc = pmp_controller_submit_kind(self->ctl, task, kind, spec ? spec->spec : NULL, fv.frames,
+						(size_t)fv.n, err, sizeof(err));
 	}
 	frames_release(&fv);
 	if (rc < 0) {
@@ -674,7 +675,8 @@ static PyMethodDef controller_methods[] = {
 	 "expect_workers(n) -> first id: n long-lived workers started by someone else (static mode)."},
 	{"set_capacity", (PyCFunction)controller_set_capacity, METH_O, "set_capacity(cores): for per-task workers."},
 	{"submit", (PyCFunction)controller_submit, METH_VARARGS,
-	 "submit(task_id, frames, spec=None): queue a task (frames are copied)."},
+	 "submit(task_id, frames, spec=None, kind=0): queue a task (frames are copied); tasks of one kind\n"
+	 "(a 32-bit number, 0 none) run about as long as each other, and the controller learns how long."},
 	{"wait", (PyCFunction)controller_wait, METH_VARARGS,
 	 "wait(task_id, timeout=-1) -> 1 its event was delivered (on this thread, or before), 0 timed out, "
 	 "2 wait otherwise (another thread runs the I/O, or shutdown began). Runs the I/O in this thread."},

@@ -9,7 +9,7 @@ import threading
 import time
 import weakref
 
-from . import _backends, _config, _core, _future, _progress, _serialize
+from . import _backends, _config, _core, _future, _kind, _progress, _serialize
 from . import _log  # noqa: F401 - its import applies PMP_LOG_LEVEL before the executor logs
 from ._deps import find_in_call, resolve
 from ._errorlog import ErrorLog, function_name
@@ -213,7 +213,7 @@ class Executor(concurrent.futures.Executor):
         self._futures[task] = future
         future._pmp_executor, future._pmp_task = self, task
         try:
-            self._core.submit(task, frames, spec)
+            self._core.submit(task, frames, spec, _kind.of(fn, args))
         except _core.Error as e:
             self._futures.pop(task, None)
             future._pmp_executor = None

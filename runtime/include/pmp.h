@@ -170,6 +170,12 @@ void pmp_controller_set_capacity(pmp_controller *c, int cores);
  * fit the capacity, and exits after it. Frames are copied. */
 int pmp_controller_submit(pmp_controller *c, uint64_t task, pmp_spec *spec, const pmp_frame *frames,
 			  size_t n, char *err, size_t errlen);
+/* The same, for a task of a kind: tasks of one kind (say, calls of one function) take
+ * about as long as each other. The controller learns each kind's run time from the
+ * workers' answers, and a worker may hold more tasks of a kind known to be short than its
+ * share of a short queue, rather than run dry between answers. 0: no kind, as above. */
+int pmp_controller_submit_kind(pmp_controller *c, uint64_t task, uint32_t kind, pmp_spec *spec,
+			       const pmp_frame *frames, size_t n, char *err, size_t errlen);
 /* Removes a task that is still queued: 1 removed (no event will follow), 0 not queued. */
 int pmp_controller_cancel(pmp_controller *c, uint64_t task);
 /* Tasks queued but not yet sent to a worker. */

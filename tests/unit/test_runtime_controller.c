@@ -32,6 +32,7 @@
 #include "pmp.h"
 #include "assert_text.h"
 #include "workers.h" /* PMP_WINDOW_START and _MAX */
+#include "durations.h" /* PMP_KIND_KNOWN */
 
 #ifndef ECHO_WORKER
 #error "ECHO_WORKER (the path of echo_worker) must be defined"
@@ -1752,6 +1753,57 @@ static void test_window_grows_while_a_worker_sits_idle(void **st)
 	rec_free(&r);
 }
 
+static void submit_kind(pmp_controller *c, uint64_t task, uint32_t kind, const char *payload)
+{
+	pmp_frame f = {payload, strlen(payload)};
+	char err[PMP_ERR_MAX] = "";
+	if (pmp_controller_submit_kind(c, task, kind, NULL, &f, 1, err, sizeof(err)) < 0)
+		fail_msg("pmp_controller_submit_kind(%llu): %s", (unsigned long long)task, err);
+}
+
+/* A shallow queue goes out one task at a time (the share rule), so that a slow task holds
+ * none back, unless its tasks are of a kind that the worker's answers showed to be short:
+ * then the worker takes them together. */
+static void test_a_short_kind_goes_out_beyond_the_share(void **st)
+{
+	(void)st;
+	struct recorder r;
+	pmp_spec *spec;
+	const uint32_t quick = 42, other = 43;
+	rec_init(&r);
+	pmp_controller *c = lent_to_this_thread(&r, 0, &spec);
+	/* Not known yet: one at a time. */
+	for (uint64_t t = 2; t <= 4; t++)
+		submit_kind(c, t, quick, "quick");
+	assert_int_equal(on_workers(c, 2, 4), 1);
+	assert_int_equal(pmp_controller_wait(c, 4, wait_seconds()), PMP_WAIT_DONE);
+	/* Answered often enough to be known, one task at a time (so each runs alone). */
+	const uint64_t taught = 4 + 2 * PMP_KIND_KNOWN;
+	for (uint64_t t = 5; t <= taught; t++) {
+		submit_kind(c, t, quick, "quick");
+		assert_int_equal(pmp_controller_wait(c, t, wait_seconds()), PMP_WAIT_DONE);
+	}
+	/* Known to be short: the three go to the worker at once. */
+	for (uint64_t t = taught + 1; t <= taught + 3; t++)
+		submit_kind(c, t, quick, "quick");
+	assert_int_equal(on_workers(c, taught + 1, taught + 3), 3);
+	assert_int_equal(pmp_controller_wait(c, taught + 3, wait_seconds()), PMP_WAIT_DONE);
+	/* Another kind, not known: one at a time again; and so with no kind. */
+	for (uint64_t t = taught + 4; t <= taught + 6; t++)
+		submit_kind(c, t, other, "quick");
+	assert_int_equal(on_workers(c, taught + 4, taught + 6), 1);
+	assert_int_equal(pmp_controller_wait(c, taught + 6, wait_seconds()), PMP_WAIT_DONE);
+	submit_quick(c, taught + 7, taught + 9);
+	assert_int_equal(on_workers(c, taught + 7, taught + 9), 1);
+	pmp_controller_reclaim_io(c);
+	wait_count(&r, ANY_TASK_EVENT, taught + 9, "every result");
+	for (uint64_t t = 2; t <= taught + 9; t++)
+		expect_echo(&r, t, "", "quick");
+	finish(c);
+	pmp_spec_unref(spec);
+	rec_free(&r);
+}
+
 /* A window set in the configuration is kept: the same rounds never see more. */
 static void test_a_fixed_prefetch_is_kept(void **st)
 {
@@ -1885,6 +1937,7 @@ int main(void)
 		cmocka_unit_test(test_reclaim_ends_the_lend),
 		cmocka_unit_test(test_window_grows_while_a_worker_sits_idle),
 		cmocka_unit_test(test_a_fixed_prefetch_is_kept),
+		cmocka_unit_test(test_a_short_kind_goes_out_beyond_the_share),
 		cmocka_unit_test(test_wait_ends_on_signal_and_shutdown),
 		cmocka_unit_test(test_start_rejects_bad_endpoint),
 	};

@@ -19,7 +19,7 @@ static uint8_t flags_of(uint8_t type)
 
 static void valid_header(uint8_t out[PMP_HEADER_SIZE])
 {
-	struct pmp_header h = {PMP_MSG_TASK, PMP_FLAG_LAST, 0x0102030405060708ull};
+	struct pmp_header h = {PMP_MSG_TASK, PMP_FLAG_LAST, 0x0102030405060708ull, 0};
 	pmp_header_encode(&h, out);
 }
 
@@ -32,7 +32,7 @@ static void test_round_trip_all_types_flags_and_ids(void **st)
 		uint8_t flag_choices[2] = {0, flags_of(all_types[t])};
 		for (size_t f = 0; f < 2; f++) {
 			for (size_t i = 0; i < sizeof(ids) / sizeof(*ids); i++) {
-				struct pmp_header in = {all_types[t], flag_choices[f], ids[i]}, out;
+				struct pmp_header in = {all_types[t], flag_choices[f], ids[i], (uint16_t)(i * 8191)}, out;
 				uint8_t buf[PMP_HEADER_SIZE];
 				memset(&out, 0xa5, sizeof(out));
 				pmp_header_encode(&in, buf);
@@ -40,6 +40,8 @@ static void test_round_trip_all_types_flags_and_ids(void **st)
 				assert_int_equal(out.type, in.type);
 				assert_int_equal(out.flags, in.flags);
 				assert_true(out.id == in.id);
+				/* The run time goes with a RESULT only; the other types carry zero. */
+				assert_int_equal(out.run_us, in.type == PMP_MSG_RESULT ? in.run_us : 0);
 			}
 		}
 	}
@@ -48,7 +50,7 @@ static void test_round_trip_all_types_flags_and_ids(void **st)
 static void test_encode_byte_layout(void **st)
 {
 	(void)st;
-	struct pmp_header h = {PMP_MSG_RESULT, PMP_FLAG_ERROR, 0x0102030405060708ull};
+	struct pmp_header h = {PMP_MSG_RESULT, PMP_FLAG_ERROR, 0x0102030405060708ull, 0};
 	uint8_t buf[PMP_HEADER_SIZE];
 	memset(buf, 0xee, sizeof(buf)); /* the padding must be written, not left over */
 	pmp_header_encode(&h, buf);
@@ -57,13 +59,22 @@ static void test_encode_byte_layout(void **st)
 	for (size_t i = 0; i < PMP_HEADER_SIZE; i++)
 		assert_int_equal(buf[i], expect[i]);
 
-	h = (struct pmp_header){PMP_MSG_READY, 0, UINT64_MAX};
+	h = (struct pmp_header){PMP_MSG_READY, 0, UINT64_MAX, 0};
 	pmp_header_encode(&h, buf);
 	assert_memory_equal(buf, "PMP1\x04\x00\x00\x00", 8);
 	for (size_t i = 8; i < PMP_HEADER_SIZE; i++)
 		assert_int_equal(buf[i], 0xff);
 
-	h = (struct pmp_header){PMP_MSG_TASK, 0, 0};
+	h = (struct pmp_header){PMP_MSG_RESULT, 0, 1, 0x1234};
+	pmp_header_encode(&h, buf);
+	assert_int_equal(buf[6], 0x34); /* the run time, little-endian */
+	assert_int_equal(buf[7], 0x12);
+	h = (struct pmp_header){PMP_MSG_READY, 0, 1, 0x1234};
+	pmp_header_encode(&h, buf);
+	assert_int_equal(buf[6], 0); /* not a RESULT: no run time is written */
+	assert_int_equal(buf[7], 0);
+
+	h = (struct pmp_header){PMP_MSG_TASK, 0, 0, 0};
 	pmp_header_encode(&h, buf);
 	assert_int_equal(buf[4], 1);
 	for (size_t i = 5; i < PMP_HEADER_SIZE; i++)
@@ -115,17 +126,27 @@ static void test_decode_rejects_wrong_magic(void **st)
 	assert_int_equal(pmp_header_decode(buf, sizeof(buf), &h), -1);
 }
 
+/* Bytes 6-7 are a RESULT's run time, and padding that must be zero in every other type. */
 static void test_decode_rejects_nonzero_padding(void **st)
 {
 	(void)st;
 	struct pmp_header h;
 	const uint8_t junk[] = {0x01, 0x80, 0xff};
-	for (size_t pos = 6; pos <= 7; pos++) {
-		for (size_t j = 0; j < sizeof(junk); j++) {
-			uint8_t buf[PMP_HEADER_SIZE];
-			valid_header(buf);
-			buf[pos] = junk[j];
-			assert_int_equal(pmp_header_decode(buf, sizeof(buf), &h), -1);
+	for (size_t t = 0; t < sizeof(all_types); t++) {
+		for (size_t pos = 6; pos <= 7; pos++) {
+			for (size_t j = 0; j < sizeof(junk); j++) {
+				uint8_t buf[PMP_HEADER_SIZE];
+				valid_header(buf);
+				buf[4] = all_types[t];
+				buf[5] = 0;
+				buf[pos] = junk[j];
+				if (all_types[t] != PMP_MSG_RESULT) {
+					assert_int_equal(pmp_header_decode(buf, sizeof(buf), &h), -1);
+					continue;
+				}
+				assert_int_equal(pmp_header_decode(buf, sizeof(buf), &h), 0);
+				assert_int_equal(h.run_us, pos == 6 ? junk[j] : junk[j] << 8);
+			}
 		}
 	}
 }
@@ -171,7 +192,7 @@ static void test_decode_checks_flags_by_type(void **st)
 		}
 	}
 	uint8_t buf[PMP_HEADER_SIZE];
-	struct pmp_header in = {PMP_MSG_TASK, PMP_FLAG_LAST, 9};
+	struct pmp_header in = {PMP_MSG_TASK, PMP_FLAG_LAST, 9, 0};
 	pmp_header_encode(&in, buf);
 	assert_int_equal(pmp_header_decode(buf, sizeof(buf), &h), 0);
 	for (size_t t = 0; t < sizeof(all_types); t++) {
@@ -190,13 +211,14 @@ static void test_decode_failure_leaves_header_alone(void **st)
 {
 	(void)st;
 	uint8_t buf[PMP_HEADER_SIZE];
-	struct pmp_header h = {7, 7, 7};
+	struct pmp_header h = {7, 7, 7, 7};
 	valid_header(buf);
 	buf[6] = 1;
 	assert_int_equal(pmp_header_decode(buf, sizeof(buf), &h), -1);
 	assert_int_equal(h.type, 7);
 	assert_int_equal(h.flags, 7);
 	assert_true(h.id == 7);
+	assert_int_equal(h.run_us, 7);
 }
 
 static void test_type_tables(void **st)

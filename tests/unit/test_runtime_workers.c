@@ -130,28 +130,37 @@ static void test_limit(void **st)
 {
 	(void)st;
 	/* Shallow queue: one task each, so a slow task holds back nothing. */
-	assert_int_equal(pmp_workers_limit(0, 4, 8), 1);
-	assert_int_equal(pmp_workers_limit(1, 4, 8), 1);
-	assert_int_equal(pmp_workers_limit(3, 4, 8), 1);
-	assert_int_equal(pmp_workers_limit(8, 4, 8), 1); /* two each: still one at a time */
-	assert_int_equal(pmp_workers_limit(12, 4, 8), 1);
+	assert_int_equal(pmp_workers_limit(0, 4, 8, 0), 1);
+	assert_int_equal(pmp_workers_limit(1, 4, 8, 0), 1);
+	assert_int_equal(pmp_workers_limit(3, 4, 8, 0), 1);
+	assert_int_equal(pmp_workers_limit(8, 4, 8, 0), 1); /* two each: still one at a time */
+	assert_int_equal(pmp_workers_limit(12, 4, 8, 0), 1);
 	/* Deep queue: more, up to prefetch. */
-	assert_int_equal(pmp_workers_limit(16, 4, 8), 2);
-	assert_int_equal(pmp_workers_limit(28, 4, 8), 3);
-	assert_int_equal(pmp_workers_limit(64, 4, 8), 8);
-	assert_int_equal(pmp_workers_limit(1000, 4, 8), 8);
-	assert_int_equal(pmp_workers_limit(SIZE_MAX, 1, 8), 8);
+	assert_int_equal(pmp_workers_limit(16, 4, 8, 0), 2);
+	assert_int_equal(pmp_workers_limit(28, 4, 8, 0), 3);
+	assert_int_equal(pmp_workers_limit(64, 4, 8, 0), 8);
+	assert_int_equal(pmp_workers_limit(1000, 4, 8, 0), 8);
+	assert_int_equal(pmp_workers_limit(SIZE_MAX, 1, 8, 0), 8);
 	/* No ready worker, or no prefetch. */
-	assert_int_equal(pmp_workers_limit(1000, 0, 8), 1);
-	assert_int_equal(pmp_workers_limit(0, 0, 8), 1);
-	assert_int_equal(pmp_workers_limit(1000, 4, 1), 1);
-	assert_int_equal(pmp_workers_limit(1000, 4, 0), 1);
+	assert_int_equal(pmp_workers_limit(1000, 0, 8, 0), 1);
+	assert_int_equal(pmp_workers_limit(0, 0, 8, 0), 1);
+	assert_int_equal(pmp_workers_limit(1000, 4, 1, 0), 1);
+	assert_int_equal(pmp_workers_limit(1000, 4, 0, 0), 1);
 	/* Never above prefetch, never below one. */
 	for (size_t q = 0; q < 50; q++)
 		for (size_t r = 1; r < 6; r++) {
-			size_t l = pmp_workers_limit(q, r, 5);
+			size_t l = pmp_workers_limit(q, r, 5, q % 7);
 			assert_true(l >= 1 && l <= 5);
 		}
+	/* Tasks known to be short: as many as fit the budget (hold), however shallow the
+	 * queue; the share when that is more; never above prefetch. */
+	assert_int_equal(pmp_workers_limit(1, 4, 8, 5), 5);
+	assert_int_equal(pmp_workers_limit(0, 4, 8, 5), 5);
+	assert_int_equal(pmp_workers_limit(28, 4, 8, 2), 3);
+	assert_int_equal(pmp_workers_limit(1, 4, 8, 50), 8);
+	assert_int_equal(pmp_workers_limit(1, 4, 256, 50), 50);
+	assert_int_equal(pmp_workers_limit(1, 4, 1, 50), 1); /* prefetch 1 is one at a time */
+	assert_int_equal(pmp_workers_limit(1, 0, 8, 50), 1);
 }
 
 static void test_pick(void **st)
@@ -412,7 +421,9 @@ static void test_pick_next_matches_pick(void **st)
 		struct pmp_pick_cursor cursor = PMP_PICK_CURSOR_INIT;
 		size_t queued = 1 + rand_r(&seed) % 300, stop_at = rand_r(&seed) % 50;
 		for (size_t step = 0; queued > 0 && used < sizeof(pool) / sizeof(pool[0]); step++) {
-			size_t limit = pmp_workers_limit(queued, (size_t)n, 16);
+			/* The kind at the queue's head changes: the limit goes up and down. */
+			size_t known = rand_r(&seed) % 4 ? 0 : rand_r(&seed) % 24;
+			size_t limit = pmp_workers_limit(queued, (size_t)n, 16, known);
 			struct pmp_wk *want = pmp_workers_pick(&t, limit);
 			struct pmp_wk *got = pmp_workers_pick_next(&t, limit, &cursor);
 			assert_ptr_equal(got, want);
