@@ -15,6 +15,11 @@ build=${PMP_BUILD_DIR:-$repo/build}
 python=/usr/bin/python3 # Debian's: the one with numpy, mpi4py, dask (not pyenv's)
 driver=("$python" "$repo/benchmarks/run.py" --pmp-path "$build/python")
 
+echo "== packages"
+# shellcheck source=deps.sh
+source "$repo/scripts/deps.sh"
+pmp_install_bench_deps # dask.distributed, a peer, and matplotlib, for the plot
+
 echo "== build ($build)"
 if [[ ! -f $build/CMakeCache.txt ]]; then
   cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

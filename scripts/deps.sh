@@ -20,10 +20,21 @@ PMP_PACKAGES=(
   python3-tqdm python3-nbclient python3-nbformat python3-ipykernel
 )
 
+# What scripts/bench.sh adds: the peers pmp is measured against, and the plot.
+PMP_BENCH_PACKAGES=(python3-distributed python3-matplotlib)
+
 pmp_install_deps() {
+  pmp_install_packages "${PMP_PACKAGES[@]}"
+}
+
+pmp_install_bench_deps() {
+  pmp_install_packages "${PMP_PACKAGES[@]}" "${PMP_BENCH_PACKAGES[@]}"
+}
+
+pmp_install_packages() {
   local missing=()
   local pkg
-  for pkg in "${PMP_PACKAGES[@]}"; do
+  for pkg in "$@"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
