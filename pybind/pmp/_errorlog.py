@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 
+from ._kind import unwrap
 from .errors import RemoteTraceback
 
 log = logging.getLogger("pmp.executor")
@@ -53,10 +54,8 @@ class ErrorLog:
 
 
 def function_name(fn, args):
-    """The user's function of a task: pmp's own wrappers (map's chunks, Pool's calls) take
-    it as their first argument."""
-    if getattr(fn, "_pmp_wraps_first_argument", False) and args:
-        fn = args[0]
+    """The user's function of a task, not pmp's wrapper of it (_kind.unwrap)."""
+    fn = unwrap(fn, args)[1]
     name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
     module = getattr(fn, "__module__", None)
     return f"{module}.{name}" if module and module not in ("builtins", "__main__") else name

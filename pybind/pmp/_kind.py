@@ -6,15 +6,22 @@ known yet, and of callables without a kind (0), keep the share rule."""
 import functools
 
 
+def unwrap(fn, args):
+    """(wrapper, the user's function) of a task: pmp's own wrappers (map's chunks, Pool's
+    calls and chunks) take the user's function as their first argument; wrapper None
+    when fn is the user's own."""
+    if getattr(fn, "_pmp_wraps_first_argument", False) and args:
+        return fn, args[0]
+    return None, fn
+
+
 def of(fn, args):
     """The kind of fn(*args): its code's, so that a lambda made anew for each call, or an
-    equal one unpickled, is of one kind. map's chunks of fn are a kind of their own (a
-    chunk runs as long as its calls together). A code object's hash leaves out its
+    equal one unpickled, is of one kind. Each of pmp's wrappers of fn makes a kind of its
+    own (a chunk runs as long as its calls together). A code object's hash leaves out its
     bytecode and its line, so the line is added: lambdas of one line with the same
     constants and names still share a kind."""
-    chunk = getattr(fn, "_pmp_wraps_first_argument", False) and args
-    if chunk:
-        fn = args[0]
+    wrapper, fn = unwrap(fn, args)
     while isinstance(fn, functools.partial):
         fn = fn.func
     fn = getattr(fn, "__func__", fn)  # a bound method: its function
@@ -23,6 +30,6 @@ def of(fn, args):
         h = hash(fn) if code is None else hash((code, code.co_firstlineno))
     except TypeError:  # a callable object that cannot be hashed: no kind
         return 0
-    if chunk:
-        h = hash((h, "chunk"))
+    if wrapper is not None:
+        h = hash((h, wrapper))
     return (h & 0xFFFFFFFF) or 1

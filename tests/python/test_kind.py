@@ -1,12 +1,14 @@
 """A task's kind (pmp._kind): the calls of one function share one, so that the controller
-learns how long that function's tasks run; other functions, and map's chunks, have their
-own; a callable that cannot be hashed has none."""
+learns how long that function's tasks run; other functions, and each of pmp's wrappers of
+a function (map's chunks, Pool's calls and chunks), have their own; a callable that cannot
+be hashed has none."""
 import functools
 
 import cloudpickle
 
 from pmp import _kind
 from pmp.executor import _run_chunk
+from pmp.pool import _call, _call_chunk
 
 
 def square(x):
@@ -60,6 +62,17 @@ def test_map_chunks_are_a_kind_of_their_own():
     assert chunk not in (0, _kind.of(square, ()), _kind.of(_run_chunk, ()))
     assert _kind.of(_run_chunk, (square, ((3,),))) == chunk
     assert _kind.of(_run_chunk, (cube, ((1,), (2,)))) != chunk
+
+
+def test_each_wrapper_of_a_function_is_a_kind_of_its_own():
+    """Pool.apply's one call and Pool.map's chunk of the same function run for very
+    different times: they must not share a kind."""
+    call = _kind.of(_call, (square, (1,), {}))
+    pool_chunk = _kind.of(_call_chunk, (square, [1, 2, 3], False))
+    map_chunk = _kind.of(_run_chunk, (square, ((1,),)))
+    assert 0 not in (call, pool_chunk, map_chunk)
+    assert len({call, pool_chunk, map_chunk, _kind.of(square, ())}) == 4
+    assert _kind.of(_call, (square, (2,), {})) == call
 
 
 def test_an_unhashable_callable_has_no_kind():
