@@ -79,6 +79,7 @@ struct pmp_controller {
 	/* the runner only */
 	struct pmp_worker_table workers;
 	struct pmp_durations durations; /* run times by kind, from the workers' answers */
+	int64_t filling; /* the worker given known-short tasks until it holds its fill, or -1 */
 	struct pmp_forkserver *forkservers; /* of the forked specs used so far */
 	/* Workers dropped while a fork server owed them (restart_forks): a process forked for
 	 * one may still connect. Those that do are strays (see stray()), reaped as they exit. */
@@ -795,6 +796,26 @@ static void take_spawn_requests(pmp_controller *c)
 	}
 }
 
+/* The worker that the head of the queue goes to. Tasks of a kind known to be short
+ * (hold of them run within PMP_HOLD_BUDGET_US) go in runs: to the worker being filled
+ * while it holds fewer than hold, else to the next one picked, which is filled from then
+ * on. Other tasks go one each in turn, fewest first. With 128 workers on 2 cores, a turn
+ * sent about 100 no-op tasks, one to each worker, and each worker woke (and its answer
+ * woke the controller) once a task; in runs, the executor ran about twice as many tasks a
+ * second (the README has the numbers). */
+static struct pmp_wk *pick_worker(pmp_controller *c, size_t limit, size_t hold, struct pmp_pick_cursor *cursor)
+{
+	if (hold > 1) {
+		struct pmp_wk *w = pmp_workers_get(&c->workers, c->filling);
+		if (pmp_wk_takes(w, hold < limit ? hold : limit))
+			return w;
+	}
+	struct pmp_wk *w = pmp_workers_pick_next(&c->workers, limit, cursor);
+	if (w && hold > 1)
+		c->filling = w->id;
+	return w;
+}
+
 static void dispatch_long_lived(pmp_controller *c)
 {
 	/* The table is walked once per turn (and per level of prefetch), not per task:
@@ -803,10 +824,10 @@ static void dispatch_long_lived(pmp_controller *c)
 	size_t expected = c->block_q.len && ready ? pmp_workers_expected(&c->workers) + spawns_pending(c) : 0;
 	struct pmp_pick_cursor cursor = PMP_PICK_CURSOR_INIT;
 	while (c->block_q.len && ready) {
+		size_t hold = pmp_durations_hold(&c->durations, c->block_q.head->kind);
 		size_t limit = pmp_workers_limit(c->block_q.len, expected,
-						 c->cfg.prefetch ? (size_t)c->cfg.prefetch : PMP_WINDOW_MAX,
-						 pmp_durations_hold(&c->durations, c->block_q.head->kind));
-		struct pmp_wk *w = pmp_workers_pick_next(&c->workers, limit, &cursor);
+						 c->cfg.prefetch ? (size_t)c->cfg.prefetch : PMP_WINDOW_MAX, hold);
+		struct pmp_wk *w = pick_worker(c, limit, hold, &cursor);
 		if (!w)
 			break;
 		struct pmp_task *t = pmp_taskq_pop(&c->block_q);
@@ -1223,6 +1244,7 @@ pmp_controller *pmp_controller_start(const pmp_controller_config *cfg, pmp_event
 	}
 	if (cfg)
 		c->cfg = *cfg;
+	c->filling = -1;
 	if (c->cfg.prefetch < 0)
 		c->cfg.prefetch = 0; /* adaptive (pmp_window_after) */
 	if (c->cfg.shutdown_grace <= 0)

@@ -122,6 +122,11 @@ static bool takes_tasks(const struct pmp_wk *w)
 	       (w->inflight.len < PMP_WINDOW_START || w->inflight_bytes < PMP_WINDOW_BYTES);
 }
 
+bool pmp_wk_takes(const struct pmp_wk *w, size_t limit)
+{
+	return takes_tasks(w) && w->inflight.len < limit;
+}
+
 struct pmp_wk *pmp_workers_pick(const struct pmp_worker_table *t, size_t limit)
 {
 	struct pmp_wk *best = NULL;

@@ -88,15 +88,18 @@ size_t pmp_window_after(size_t window, bool waited, bool full, size_t holds, siz
  * window once, not once each. */
 void pmp_wk_answered(struct pmp_wk *w, bool waited, size_t queued);
 
+/* Whether w (may be NULL) is a READY long-lived worker that may take another task: it
+ * holds fewer than limit, and has room in its window. */
+bool pmp_wk_takes(const struct pmp_wk *w, size_t limit);
 /* The READY long-lived worker with the fewest tasks, if it holds fewer than limit and room
  * in its window (tasks, and beyond PMP_WINDOW_START also bytes). */
 struct pmp_wk *pmp_workers_pick(const struct pmp_worker_table *t, size_t limit);
 /* A dispatch turn's walk over the table: pmp_workers_pick_next() makes the choice of
  * pmp_workers_pick() for each task of the turn (the READY long-lived worker with the
  * fewest tasks, the first such in the table, if it holds fewer than limit and has room
- * in its window), provided the caller gives each worker it returns one task. Within a
- * turn the counts only grow, so the walk resumes where it stopped: O(workers) per level
- * of in-flight tasks filled, not per task. */
+ * in its window), provided the caller gives each worker it returns a task (or more).
+ * Within a turn the counts only grow, so the walk resumes where it stopped: O(workers)
+ * per level of in-flight tasks filled, not per task. */
 struct pmp_pick_cursor {
 	size_t next;  /* the slot to look at next */
 	size_t level; /* the in-flight count being filled */

@@ -1761,6 +1761,18 @@ static void submit_kind(pmp_controller *c, uint64_t task, uint32_t kind, const c
 		fail_msg("pmp_controller_submit_kind(%llu): %s", (unsigned long long)task, err);
 }
 
+/* Tasks first, first + 1, ... of kind, one at a time (so that each runs alone), until
+ * the answers make the kind known; returns the last. */
+static uint64_t teach_kind(pmp_controller *c, uint32_t kind, uint64_t first)
+{
+	const uint64_t last = first + 2 * PMP_KIND_KNOWN - 1;
+	for (uint64_t t = first; t <= last; t++) {
+		submit_kind(c, t, kind, "quick");
+		assert_int_equal(pmp_controller_wait(c, t, wait_seconds()), PMP_WAIT_DONE);
+	}
+	return last;
+}
+
 /* A shallow queue goes out one task at a time (the share rule), so that a slow task holds
  * none back, unless its tasks are of a kind that the worker's answers showed to be short:
  * then the worker takes them together. */
@@ -1777,12 +1789,7 @@ static void test_a_short_kind_goes_out_beyond_the_share(void **st)
 		submit_kind(c, t, quick, "quick");
 	assert_int_equal(on_workers(c, 2, 4), 1);
 	assert_int_equal(pmp_controller_wait(c, 4, wait_seconds()), PMP_WAIT_DONE);
-	/* Answered often enough to be known, one task at a time (so each runs alone). */
-	const uint64_t taught = 4 + 2 * PMP_KIND_KNOWN;
-	for (uint64_t t = 5; t <= taught; t++) {
-		submit_kind(c, t, quick, "quick");
-		assert_int_equal(pmp_controller_wait(c, t, wait_seconds()), PMP_WAIT_DONE);
-	}
+	const uint64_t taught = teach_kind(c, quick, 5);
 	/* Known to be short: the three go to the worker at once. */
 	for (uint64_t t = taught + 1; t <= taught + 3; t++)
 		submit_kind(c, t, quick, "quick");
@@ -1799,6 +1806,50 @@ static void test_a_short_kind_goes_out_beyond_the_share(void **st)
 	wait_count(&r, ANY_TASK_EVENT, taught + 9, "every result");
 	for (uint64_t t = 2; t <= taught + 9; t++)
 		expect_echo(&r, t, "", "quick");
+	finish(c);
+	pmp_spec_unref(spec);
+	rec_free(&r);
+}
+
+/* Tasks of a kind known to be short go to one worker in a run, up to as many as it may
+ * hold of them, though another sits idle: each worker is woken once a run, not once a
+ * task. Tasks of a kind not known go one each, to the idle worker first. */
+static void test_short_tasks_go_to_one_worker_in_runs(void **st)
+{
+	(void)st;
+	struct recorder r;
+	const uint32_t quick = 42, other = 43;
+	rec_init(&r);
+	pmp_controller *c = start_lending(&r, 600 * 1000000, 0);
+	pmp_spec *spec = echo_spec(1);
+	add_workers(c, spec, 2);
+	wait_count(&r, PMP_EVENT_WORKER_READY, 2, "two workers");
+	submit(c, 1, NULL, "sleep"); /* lends the I/O to this thread: see lent_to_this_thread */
+	assert_int_equal(pmp_controller_wait(c, 1, wait_seconds()), PMP_WAIT_DONE);
+	assert_true(pthread_equal(expect_echo(&r, 1, "", "sleep").thread, pthread_self()));
+	/* Not known yet: one each, the second to the other worker. */
+	submit_kind(c, 2, quick, "quick");
+	submit_kind(c, 3, quick, "quick");
+	assert_int_equal(pmp_controller_wait(c, 3, wait_seconds()), PMP_WAIT_DONE);
+	assert_int_equal(pmp_controller_wait(c, 2, wait_seconds()), PMP_WAIT_DONE);
+	assert_int_not_equal(expect_echo(&r, 2, "", "quick").worker, expect_echo(&r, 3, "", "quick").worker);
+	const uint64_t taught = teach_kind(c, quick, 4);
+	/* Known to be short: all three to one worker. */
+	for (uint64_t t = taught + 1; t <= taught + 3; t++)
+		submit_kind(c, t, quick, "quick");
+	for (uint64_t t = taught + 1; t <= taught + 3; t++)
+		assert_int_equal(pmp_controller_wait(c, t, wait_seconds()), PMP_WAIT_DONE);
+	int32_t runner = expect_echo(&r, taught + 1, "", "quick").worker;
+	for (uint64_t t = taught + 2; t <= taught + 3; t++)
+		assert_int_equal(expect_echo(&r, t, "", "quick").worker, runner);
+	/* Another kind, not known: one each again. */
+	submit_kind(c, taught + 4, other, "quick");
+	submit_kind(c, taught + 5, other, "quick");
+	assert_int_equal(pmp_controller_wait(c, taught + 5, wait_seconds()), PMP_WAIT_DONE);
+	assert_int_equal(pmp_controller_wait(c, taught + 4, wait_seconds()), PMP_WAIT_DONE);
+	assert_int_not_equal(expect_echo(&r, taught + 4, "", "quick").worker,
+			     expect_echo(&r, taught + 5, "", "quick").worker);
+	pmp_controller_reclaim_io(c);
 	finish(c);
 	pmp_spec_unref(spec);
 	rec_free(&r);
@@ -1938,6 +1989,7 @@ int main(void)
 		cmocka_unit_test(test_window_grows_while_a_worker_sits_idle),
 		cmocka_unit_test(test_a_fixed_prefetch_is_kept),
 		cmocka_unit_test(test_a_short_kind_goes_out_beyond_the_share),
+		cmocka_unit_test(test_short_tasks_go_to_one_worker_in_runs),
 		cmocka_unit_test(test_wait_ends_on_signal_and_shutdown),
 		cmocka_unit_test(test_start_rejects_bad_endpoint),
 	};

@@ -394,7 +394,9 @@ static void test_window_bytes(void **st)
 
 /* A dispatch turn with the cursor makes, task after task, the choice pmp_workers_pick
  * makes: mixed states, counts and windows, holes, a limit that shrinks as the queue
- * does, and a worker that stops in the middle of the turn. */
+ * does, and a worker that stops in the middle of the turn; also when the dispatch gives
+ * a worker it picked a run of tasks, and gives tasks to a worker it did not pick (the
+ * one it fills with short tasks). */
 static void test_pick_next_matches_pick(void **st)
 {
 	(void)st;
@@ -431,12 +433,55 @@ static void test_pick_next_matches_pick(void **st)
 				break;
 			hold(got, pool, &used, 1);
 			queued--;
+			for (size_t more = rand_r(&seed) % 4 ? 0 : rand_r(&seed) % 8; /* a run */
+			     more > 0 && queued > 0 && pmp_wk_takes(got, limit); more--, queued--)
+				hold(got, pool, &used, 1);
+			struct pmp_wk *other = pmp_workers_get(&t, rand_r(&seed) % (unsigned)n);
+			if (rand_r(&seed) % 8 == 0 && queued > 0 && pmp_wk_takes(other, limit)) { /* not picked */
+				hold(other, pool, &used, 1);
+				queued--;
+			}
 			if (step == stop_at) /* its send failed */
 				got->state = PMP_W_STOPPING;
 		}
 		release_all(&t);
 		pmp_workers_free(&t);
 	}
+	pmp_spec_unref(spec);
+}
+
+/* Whether a worker may take another task: READY, long-lived, below the limit, with room
+ * in its window (tasks, and beyond PMP_WINDOW_START bytes). */
+static void test_takes(void **st)
+{
+	(void)st;
+	assert_false(pmp_wk_takes(NULL, 8));
+	struct pmp_task pool[PMP_WINDOW_START] = {0};
+	struct pmp_worker_table t = {0};
+	pmp_spec *spec = some_spec();
+	size_t used = 0;
+	struct pmp_wk *w = pmp_workers_add(&t, spec, false);
+	struct pmp_wk *per_task = pmp_workers_add(&t, spec, true);
+	assert_false(pmp_wk_takes(w, 8)); /* starting */
+	ready(w, 4);
+	ready(per_task, 4);
+	assert_false(pmp_wk_takes(per_task, 8));
+	for (size_t n = 0; n < 4; n++) {
+		assert_true(pmp_wk_takes(w, 8));
+		assert_int_equal(pmp_wk_takes(w, 3), n < 3); /* the limit */
+		hold(w, pool, &used, 1);
+	}
+	assert_false(pmp_wk_takes(w, 8)); /* the window */
+	ready(w, PMP_WINDOW_MAX);
+	assert_true(pmp_wk_takes(w, 8));
+	pool[used].bytes = PMP_WINDOW_BYTES;
+	hold(w, pool, &used, PMP_WINDOW_START - 4);
+	assert_false(pmp_wk_takes(w, PMP_WINDOW_MAX)); /* the bytes, beyond PMP_WINDOW_START */
+	w->state = PMP_W_STOPPING;
+	while (pmp_wk_drop_first(w))
+		;
+	assert_false(pmp_wk_takes(w, 8));
+	pmp_workers_free(&t);
 	pmp_spec_unref(spec);
 }
 
@@ -492,6 +537,7 @@ int main(void)
 		cmocka_unit_test(test_pick),
 		cmocka_unit_test(test_pick_ties_and_limit),
 		cmocka_unit_test(test_pick_next_matches_pick),
+		cmocka_unit_test(test_takes),
 		cmocka_unit_test(test_routing_id),
 		cmocka_unit_test(test_routing_id_rejects),
 	};
