@@ -432,7 +432,9 @@ static void send_task(pmp_controller *c, struct pmp_wk *w, struct pmp_task *t)
 	/* A copy goes out (ZeroMQ shares large frames rather than copying them): the task
 	 * keeps its frames until answered, to run elsewhere if this worker dies first. */
 	pmp_msg *copy = copy_msg(t->payload);
-	bool sent = copy && send_to(c, w->id, PMP_MSG_TASK, w->per_task ? PMP_FLAG_LAST : 0, t->id, copy) == 0;
+	bool short_kind = !t->suspect && pmp_durations_short(&c->durations, t->kind);
+	uint8_t flags = w->per_task ? PMP_FLAG_LAST : short_kind ? PMP_FLAG_SHORT : 0;
+	bool sent = copy && send_to(c, w->id, PMP_MSG_TASK, flags, t->id, copy) == 0;
 	pmp_msg_free(copy);
 	t->sent = true;
 	if (sent)
@@ -487,12 +489,16 @@ static void worker_ready(pmp_controller *c, struct pmp_wk *w, pmp_msg *m)
 	}
 }
 
-static void task_result(pmp_controller *c, struct pmp_wk *w, const struct pmp_header *h, pmp_msg *m)
+/* A result, its payload frames [from, from + count) of m. */
+static void task_result(pmp_controller *c, struct pmp_wk *w, const struct pmp_header *h, pmp_msg *m,
+			size_t from, size_t count)
 {
 	struct pmp_task *t = pmp_taskindex_find(&c->index, h->id);
 	if (!t || t->worker != w->id || !t->sent)
 		return; /* not a task this worker holds: ignore it */
 	pmp_wk_drop(w, t);
+	if (t->suspect)
+		w->alone = false;
 	pmp_taskindex_remove(&c->index, t->id);
 	pmp_durations_record(&c->durations, t->kind, h->run_us);
 	if (!w->per_task && !c->cfg.prefetch)
@@ -503,7 +509,7 @@ static void task_result(pmp_controller *c, struct pmp_wk *w, const struct pmp_he
 	 * result arrives, and it used to be sent SIGTERM once the result came. */
 	if (w->per_task)
 		w->state = PMP_W_STOPPING;
-	pmp_msg *payload = pmp_msg_split(m, 2);
+	pmp_msg *payload = pmp_msg_take(m, from, count);
 	pmp_event *e = payload ? add_event(c, PMP_EVENT_RESULT, h->id, w->id,
 					   (h->flags & PMP_FLAG_ERROR) ? PMP_ERROR : PMP_OK) : NULL;
 	if (e)
@@ -562,6 +568,23 @@ static void reap_strays(pmp_controller *c)
 	c->nstrays = 0;
 }
 
+/* The results in one message from w, h the first one's header (see protocol.h): each
+ * header flagged PMP_FLAG_MORE owns one frame, the last header every frame left. A frame
+ * that is not a RESULT header where one is due ends them (a worker that closes while it
+ * holds results back ends its message with an empty frame): those before it stand. */
+static void task_results(pmp_controller *c, struct pmp_wk *w, struct pmp_header *h, pmp_msg *m)
+{
+	size_t at = 1; /* h's frame; frame 0 is the worker's routing id */
+	while (h->flags & PMP_FLAG_MORE && at + 2 < m->n) {
+		task_result(c, w, h, m, at + 1, 1);
+		at += 2;
+		pmp_frame head = pmp_msg_frame(m, at);
+		if (pmp_header_decode(head.data, head.size, h) < 0 || h->type != PMP_MSG_RESULT)
+			return;
+	}
+	task_result(c, w, h, m, at + 1, m->n - (at + 1));
+}
+
 static void handle_message(pmp_controller *c, pmp_msg *m)
 {
 	struct pmp_header h;
@@ -580,7 +603,7 @@ static void handle_message(pmp_controller *c, pmp_msg *m)
 	if (h.type == PMP_MSG_READY && w->state == PMP_W_STARTING && h.id == (uint64_t)w->id)
 		worker_ready(c, w, m);
 	else if (h.type == PMP_MSG_RESULT && w->state != PMP_W_STARTING)
-		task_result(c, w, &h, m);
+		task_results(c, w, &h, m);
 }
 
 /* A worker's tasks that never started go back to the front of their queue, in order. */
@@ -600,6 +623,19 @@ static void requeue_tasks(pmp_controller *c, struct pmp_wk *w)
 static void lose_tasks(pmp_controller *c, struct pmp_wk *w, int status, const char *why)
 {
 	char text[TEXT_MAX];
+	/* With more than one task unanswered, the first may have been done: its result
+	 * still in the worker's ZeroMQ queue when the process died, or held back for the
+	 * next (PMP_FLAG_MORE). Nobody can tell which of them killed it: none fails, all
+	 * run again, each by itself on a worker (suspect), where the one that kills its
+	 * worker again is the only task unanswered, and fails. A task done twice is the
+	 * price: a worker's death costs at most its tasks' reruns, never a task blamed for
+	 * another's crash. */
+	if (w->inflight.head && w->inflight.head->next) {
+		for (struct pmp_task *t = w->inflight.head; t; t = t->next)
+			t->suspect = true;
+		requeue_tasks(c, w);
+		return;
+	}
 	struct pmp_task *t = pmp_wk_drop_first(w);
 	if (t) {
 		snprintf(text, sizeof(text), "%s while running task %llu", why, (unsigned long long)t->id);
@@ -805,6 +841,8 @@ static void take_spawn_requests(pmp_controller *c)
  * second (the README has the numbers). */
 static struct pmp_wk *pick_worker(pmp_controller *c, size_t limit, size_t hold, struct pmp_pick_cursor *cursor)
 {
+	if (c->block_q.head->suspect) /* runs alone: on a worker that holds nothing */
+		return pmp_workers_pick_next(&c->workers, 1, cursor);
 	if (hold > 1) {
 		struct pmp_wk *w = pmp_workers_get(&c->workers, c->filling);
 		if (pmp_wk_takes(w, hold < limit ? hold : limit))
@@ -834,6 +872,7 @@ static void dispatch_long_lived(pmp_controller *c)
 		t->worker = w->id;
 		pmp_wk_take(w, t);
 		w->full = w->inflight.len >= w->window;
+		w->alone = t->suspect;
 		send_task(c, w, t);
 		if (w->state != PMP_W_READY) { /* its send failed: it is stopping */
 			ready--;
@@ -1024,7 +1063,7 @@ static int wait_for_work(pmp_controller *c, long max_ms, const uint64_t *awaited
 		}
 	}
 	for (int i = 0; i < RECV_BATCH; i++) {
-		pmp_msg *m = pmp_msg_recv(c->router, PMP_MAX_FRAMES + 2, ZMQ_DONTWAIT);
+		pmp_msg *m = pmp_msg_recv(c->router, PMP_RESULT_PARTS_MAX + 1, ZMQ_DONTWAIT);
 		if (!m) {
 			if (errno == EAGAIN || errno == ETERM || errno == EINTR)
 				break;

@@ -59,3 +59,9 @@ size_t pmp_durations_hold(const struct pmp_durations *d, uint32_t kind)
 	unsigned typical = pmp_durations_typical(d, kind);
 	return typical ? PMP_HOLD_BUDGET_US / typical : 0;
 }
+
+bool pmp_durations_short(const struct pmp_durations *d, uint32_t kind)
+{
+	unsigned typical = pmp_durations_typical(d, kind);
+	return typical && typical <= PMP_SHORT_US;
+}

@@ -9,12 +9,18 @@
 #ifndef PMP_DURATIONS_H
 #define PMP_DURATIONS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define PMP_KIND_SLOTS 64       /* kinds known at once; a new kind takes its slot over */
 #define PMP_KIND_KNOWN 8        /* answers before a kind's typical run time is used */
 #define PMP_HOLD_BUDGET_US 1000 /* what a task of a known kind may wait behind others at a worker */
+/* A kind this short or shorter is sent PMP_FLAG_SHORT: its worker may hold a result back
+ * while it runs such a task (a worker answers them together, in one message). Below it, a
+ * message's cost (a few microseconds of CPU at each end, and a wake-up) is a fair part of
+ * a task's; above it, holding results back gains little and delays them more. */
+#define PMP_SHORT_US 200
 
 struct pmp_kind_time {
 	uint32_t kind;    /* 0: the slot is free */
@@ -37,5 +43,7 @@ unsigned pmp_durations_typical(const struct pmp_durations *d, uint32_t kind);
 /* How many tasks of kind run within PMP_HOLD_BUDGET_US by their typical time; 0 while
  * it is not known. */
 size_t pmp_durations_hold(const struct pmp_durations *d, uint32_t kind);
+/* Whether kind is known to run within PMP_SHORT_US. */
+bool pmp_durations_short(const struct pmp_durations *d, uint32_t kind);
 
 #endif

@@ -86,7 +86,14 @@ pmp_msg *pmp_msg_recv(void *socket, size_t max_parts, int flags)
 
 pmp_msg *pmp_msg_split(pmp_msg *m, size_t from)
 {
+	return pmp_msg_take(m, from, from < m->n ? m->n - from : 0);
+}
+
+pmp_msg *pmp_msg_take(pmp_msg *m, size_t from, size_t count)
+{
 	size_t n = from < m->n ? m->n - from : 0;
+	if (count < n)
+		n = count;
 	pmp_msg *out = malloc(sizeof(*out) + (n ? n : 1) * sizeof(zmq_msg_t));
 	if (!out)
 		return NULL;

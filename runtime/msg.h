@@ -19,6 +19,8 @@ struct pmp_msg {
 pmp_msg *pmp_msg_recv(void *socket, size_t max_parts, int flags);
 /* Moves frames [from, n) into a new message (the payload after a header). */
 pmp_msg *pmp_msg_split(pmp_msg *m, size_t from);
+/* Moves frames [from, from + count) into a new message (one result of several). */
+pmp_msg *pmp_msg_take(pmp_msg *m, size_t from, size_t count);
 
 /* Sends [routing id] header [frames...]; frames are copied. 0 or -1 with errno. */
 int pmp_send(void *socket, const zmq_msg_t *route, const struct pmp_header *h,

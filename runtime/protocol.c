@@ -21,9 +21,9 @@ static uint8_t allowed_flags(uint8_t type)
 {
 	switch (type) {
 	case PMP_MSG_TASK:
-		return PMP_FLAG_LAST;
+		return PMP_FLAG_LAST | PMP_FLAG_SHORT;
 	case PMP_MSG_RESULT:
-		return PMP_FLAG_ERROR | PMP_FLAG_WAITED;
+		return PMP_FLAG_ERROR | PMP_FLAG_WAITED | PMP_FLAG_MORE;
 	case PMP_MSG_INIT:
 	case PMP_MSG_SHUTDOWN:
 	case PMP_MSG_READY:

@@ -16,6 +16,8 @@ struct pmp_task {
 	pmp_msg *payload;        /* frames to send; kept while on a worker, to requeue the
 				    task if its worker dies before it started */
 	bool sent;               /* on a worker (or at least sent to it) */
+	bool suspect;            /* was on a worker that died holding others too: runs alone
+				    from now on (lose_tasks) */
 	uint32_t kind;           /* tasks of one kind run about as long (durations.h); 0 none */
 	size_t bytes;            /* of the payload */
 	int32_t worker;          /* worker holding it, -1 while queued */

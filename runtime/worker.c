@@ -29,6 +29,12 @@ struct pmp_worker {
 	bool waited;   /* it did, for the task it answers next (PMP_FLAG_WAITED) */
 	struct timespec task_start; /* when the task it answers next came: its run time goes
 				       with the result, and the controller learns from it */
+	pmp_msg *next;     /* the message after the task being answered, received to see
+			      whether its result may wait (see pmp_worker_send) */
+	bool none_next;    /* the look for it found nothing */
+	bool blocked;      /* it waited for the task being answered (answered or not before) */
+	int held;          /* results sent into the message still open (PMP_FLAG_MORE) */
+	struct timespec held_since; /* when the first of them was */
 	int closing; /* atomic: set before a deliberate close, so its disconnection is expected */
 };
 
@@ -162,15 +168,32 @@ fail:
 	return NULL;
 }
 
+/* Ends the open message without another result (the controller stops at a frame that
+ * is not a header). */
+static void end_held(pmp_worker *w)
+{
+	if (w->held)
+		zmq_send(w->sock, "", 0, 0);
+	w->held = 0;
+}
+
 int pmp_worker_recv(pmp_worker *w, pmp_request *req, char *err, size_t errlen)
 {
 	memset(req, 0, sizeof(*req));
 	bool waited = false;
 	for (;;) {
-		/* At once if work is here; else the worker ran out of it, and blocks (the
-		 * watchdog ends the process if the controller goes away). */
-		pmp_msg *m = pmp_msg_recv(w->sock, PMP_MAX_FRAMES + 1, ZMQ_DONTWAIT);
+		/* At once if work is here (or was, when the result before was sent); else the
+		 * worker ran out of it, and blocks (the watchdog ends the process if the
+		 * controller goes away). */
+		pmp_msg *m = w->next;
+		if (!m && w->none_next)
+			errno = EAGAIN;
+		else if (!m)
+			m = pmp_msg_recv(w->sock, PMP_MAX_FRAMES + 1, ZMQ_DONTWAIT);
+		w->next = NULL;
+		w->none_next = false;
 		if (!m && errno == EAGAIN) {
+			end_held(w); /* nothing more is coming to answer with it */
 			waited = true;
 			m = pmp_msg_recv(w->sock, PMP_MAX_FRAMES + 1, 0);
 		}
@@ -190,6 +213,7 @@ int pmp_worker_recv(pmp_worker *w, pmp_request *req, char *err, size_t errlen)
 		req->task = h.id;
 		req->last = (h.flags & PMP_FLAG_LAST) != 0;
 		if (h.type == PMP_MSG_TASK) {
+			w->blocked = waited;
 			w->waited = waited && w->answered;
 			clock_gettime(CLOCK_MONOTONIC, &w->task_start);
 		}
@@ -243,34 +267,66 @@ static int send_frame(void *sock, const pmp_frame *f, int flags, struct lent *l)
 	return 0;
 }
 
-/* Microseconds since the task came, to PMP_RUN_US_MAX. */
-static uint16_t run_us(const struct timespec *start)
+/* Microseconds from start to now. */
+static int64_t us_since(const struct timespec *start, const struct timespec *now)
 {
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	int64_t us = (int64_t)(now.tv_sec - start->tv_sec) * 1000000 + (now.tv_nsec - start->tv_nsec) / 1000;
-	return us < 0 ? 0 : us > PMP_RUN_US_MAX ? PMP_RUN_US_MAX : (uint16_t)us;
+	return (int64_t)(now->tv_sec - start->tv_sec) * 1000000 + (now->tv_nsec - start->tv_nsec) / 1000;
+}
+
+/* How long a worker holds results back, at most, from the first of them (plus the run of
+ * the short task it is then running): the delay it adds to a result. */
+#define HOLD_US 1000
+
+/* Whether the result of the task just run may wait in an open message for the next one
+ * (PMP_FLAG_MORE): the next task is here already and known to be short, and the open
+ * message is not yet old or long. n, size: the result's frames. A worker that waited for
+ * the task it answers is not fed faster than it runs: it answers at once, without the
+ * look for a next task (a system call when there is none, which a round trip of one task
+ * at a time would wait for). */
+static bool may_hold(pmp_worker *w, size_t n, size_t size, const struct timespec *now)
+{
+	if (w->blocked || n != 1 || size >= ZERO_COPY_MIN || w->held >= PMP_BATCH_MAX - 1)
+		return false;
+	if (w->held && us_since(&w->held_since, now) >= HOLD_US)
+		return false;
+	if (!w->next) {
+		w->next = pmp_msg_recv(w->sock, PMP_MAX_FRAMES + 1, ZMQ_DONTWAIT);
+		w->none_next = !w->next && errno == EAGAIN;
+	}
+	struct pmp_header h;
+	pmp_frame head = pmp_msg_frame(w->next, 0);
+	return w->next && pmp_header_decode(head.data, head.size, &h) == 0 && h.type == PMP_MSG_TASK &&
+	       (h.flags & PMP_FLAG_SHORT);
 }
 
 int pmp_worker_send(pmp_worker *w, uint64_t task, enum pmp_status status, const pmp_frame *frames,
 		    size_t n, char *err, size_t errlen)
 {
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	int64_t ran = us_since(&w->task_start, &now);
 	uint8_t flags = (status == PMP_ERROR ? PMP_FLAG_ERROR : 0) | (w->waited ? PMP_FLAG_WAITED : 0);
-	struct pmp_header h = {PMP_MSG_RESULT, flags, task, run_us(&w->task_start)};
+	if (n > PMP_MAX_FRAMES)
+		return pmp_err(err, errlen, "pmp: a result has more than %d buffers: return fewer, larger "
+			       "objects", PMP_MAX_FRAMES);
+	bool hold = may_hold(w, n, n ? frames[0].size : 0, &now);
+	struct pmp_header h = {PMP_MSG_RESULT, flags | (hold ? PMP_FLAG_MORE : 0), task,
+			       ran < 0 ? 0 : ran > PMP_RUN_US_MAX ? PMP_RUN_US_MAX : (uint16_t)ran};
 	uint8_t head[PMP_HEADER_SIZE];
 	struct lent l = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
 	int rc = 0, e = 0;
 
-	if (n > PMP_MAX_FRAMES)
-		return pmp_err(err, errlen, "pmp: a result has more than %d buffers: return fewer, larger "
-			       "objects", PMP_MAX_FRAMES);
 	pmp_header_encode(&h, head);
 	w->answered = true;
 	w->waited = false;
-	if (zmq_send(w->sock, head, sizeof(head), n ? ZMQ_SNDMORE : 0) < 0)
+	if (hold && !w->held++)
+		w->held_since = now;
+	else if (!hold)
+		w->held = 0;
+	if (zmq_send(w->sock, head, sizeof(head), n || hold ? ZMQ_SNDMORE : 0) < 0)
 		rc = -1;
 	for (size_t i = 0; rc == 0 && i < n; i++)
-		rc = send_frame(w->sock, &frames[i], i + 1 < n ? ZMQ_SNDMORE : 0, &l);
+		rc = send_frame(w->sock, &frames[i], i + 1 < n || hold ? ZMQ_SNDMORE : 0, &l);
 	e = errno;
 	/* The caller's memory is lent until ZeroMQ has written it out (or dropped it, with
 	 * the connection): the frames are only valid during this call. A message cut short
@@ -297,6 +353,9 @@ void pmp_worker_close(pmp_worker *w)
 	if (!w)
 		return;
 	__atomic_store_n(&w->closing, 1, __ATOMIC_RELEASE);
+	if (w->sock)
+		end_held(w);
+	pmp_msg_free(w->next);
 	if (w->sock)
 		zmq_socket_monitor(w->sock, NULL, 0); /* the watchdog sees MONITOR_STOPPED and ends */
 	if (w->watching)

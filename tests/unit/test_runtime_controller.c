@@ -1855,6 +1855,43 @@ static void test_short_tasks_go_to_one_worker_in_runs(void **st)
 	rec_free(&r);
 }
 
+/* A worker answers tasks of a kind known to be short together, holding results back
+ * while it runs the next: when it dies mid-run, the first task it was not heard from may
+ * have been done. The task that killed it is the one that fails, the others are done
+ * (again, if need be), and the executor goes on. */
+static void test_a_crash_among_short_tasks_fails_the_task_that_crashed(void **st)
+{
+	(void)st;
+	struct recorder r;
+	pmp_spec *spec;
+	const uint32_t quick = 42;
+	rec_init(&r);
+	pmp_controller *c = lent_to_this_thread(&r, 0, &spec);
+	const uint64_t taught = teach_kind(c, quick, 2);
+	const uint64_t crash = taught + 7, last = taught + 9;
+	for (uint64_t t = taught + 1; t <= last; t++)
+		submit_kind(c, t, quick, t == crash ? "crash" : "quick");
+	for (uint64_t t = taught + 1; t <= last; t++)
+		assert_int_equal(pmp_controller_wait(c, t, wait_seconds()), PMP_WAIT_DONE);
+	for (uint64_t t = taught + 1; t <= last; t++) {
+		if (t != crash) {
+			expect_echo(&r, t, "", "quick");
+			continue;
+		}
+		struct rec x = task_event(&r, t);
+		assert_int_equal(x.kind, PMP_EVENT_TASK_LOST);
+		assert_true(WIFSIGNALED(x.status));
+		assert_int_equal(WTERMSIG(x.status), SIGABRT);
+		char task[64];
+		snprintf(task, sizeof(task), "task %llu", (unsigned long long)crash);
+		assert_contains(x.text, task);
+	}
+	pmp_controller_reclaim_io(c);
+	finish(c);
+	pmp_spec_unref(spec);
+	rec_free(&r);
+}
+
 /* A window set in the configuration is kept: the same rounds never see more. */
 static void test_a_fixed_prefetch_is_kept(void **st)
 {
@@ -1990,6 +2027,7 @@ int main(void)
 		cmocka_unit_test(test_a_fixed_prefetch_is_kept),
 		cmocka_unit_test(test_a_short_kind_goes_out_beyond_the_share),
 		cmocka_unit_test(test_short_tasks_go_to_one_worker_in_runs),
+		cmocka_unit_test(test_a_crash_among_short_tasks_fails_the_task_that_crashed),
 		cmocka_unit_test(test_wait_ends_on_signal_and_shutdown),
 		cmocka_unit_test(test_start_rejects_bad_endpoint),
 	};

@@ -14,7 +14,9 @@ static const uint8_t all_types[] = {PMP_MSG_TASK, PMP_MSG_INIT, PMP_MSG_SHUTDOWN
 /* The flags each type may carry (protocol.c's allowed_flags, stated independently). */
 static uint8_t flags_of(uint8_t type)
 {
-	return type == PMP_MSG_TASK ? PMP_FLAG_LAST : type == PMP_MSG_RESULT ? PMP_FLAG_ERROR | PMP_FLAG_WAITED : 0;
+	return type == PMP_MSG_TASK     ? PMP_FLAG_LAST | PMP_FLAG_SHORT
+	       : type == PMP_MSG_RESULT ? PMP_FLAG_ERROR | PMP_FLAG_WAITED | PMP_FLAG_MORE
+					: 0;
 }
 
 static void valid_header(uint8_t out[PMP_HEADER_SIZE])
@@ -200,9 +202,11 @@ static void test_decode_checks_flags_by_type(void **st)
 		buf[5] = 0x01;
 		int expect = all_types[t] == PMP_MSG_TASK || all_types[t] == PMP_MSG_RESULT ? 0 : -1;
 		assert_int_equal(pmp_header_decode(buf, sizeof(buf), &h), expect);
-		buf[5] = 0x02; /* only RESULT has a second flag */
+		buf[5] = 0x02; /* TASK's PMP_FLAG_SHORT, RESULT's PMP_FLAG_WAITED */
+		assert_int_equal(pmp_header_decode(buf, sizeof(buf), &h), expect);
+		buf[5] = 0x04; /* only RESULT has a third (PMP_FLAG_MORE) */
 		assert_int_equal(pmp_header_decode(buf, sizeof(buf), &h), all_types[t] == PMP_MSG_RESULT ? 0 : -1);
-		buf[5] = 0x04; /* none a third */
+		buf[5] = 0x08; /* none a fourth */
 		assert_int_equal(pmp_header_decode(buf, sizeof(buf), &h), -1);
 	}
 }

@@ -450,8 +450,9 @@ static void test_pick_next_matches_pick(void **st)
 	pmp_spec_unref(spec);
 }
 
-/* Whether a worker may take another task: READY, long-lived, below the limit, with room
- * in its window (tasks, and beyond PMP_WINDOW_START bytes). */
+/* Whether a worker may take another task: READY, long-lived, not running a suspect task
+ * alone, below the limit, with room in its window (tasks, and beyond PMP_WINDOW_START
+ * bytes). */
 static void test_takes(void **st)
 {
 	(void)st;
@@ -474,6 +475,12 @@ static void test_takes(void **st)
 	assert_false(pmp_wk_takes(w, 8)); /* the window */
 	ready(w, PMP_WINDOW_MAX);
 	assert_true(pmp_wk_takes(w, 8));
+	w->alone = true; /* runs a suspect task */
+	assert_false(pmp_wk_takes(w, 8));
+	assert_null(pmp_workers_pick(&t, 8));
+	struct pmp_pick_cursor cursor = PMP_PICK_CURSOR_INIT;
+	assert_null(pmp_workers_pick_next(&t, 8, &cursor));
+	w->alone = false;
 	pool[used].bytes = PMP_WINDOW_BYTES;
 	hold(w, pool, &used, PMP_WINDOW_START - 4);
 	assert_false(pmp_wk_takes(w, PMP_WINDOW_MAX)); /* the bytes, beyond PMP_WINDOW_START */
