@@ -26,13 +26,13 @@ struct pmp_worker {
 	pthread_t watchdog;
 	bool watching;
 	bool answered; /* a result went out: waiting for work from now on is running out of it */
-	bool waited;   /* it did, for the task it answers next (PMP_FLAG_WAITED) */
 	struct timespec task_start; /* when the task it answers next came: its run time goes
 				       with the result, and the controller learns from it */
 	pmp_msg *next;     /* the message after the task being answered, received to see
 			      whether its result may wait (see pmp_worker_send) */
 	bool none_next;    /* the look for it found nothing */
-	bool blocked;      /* it waited for the task being answered (answered or not before) */
+	bool blocked;      /* it waited for the task it answers next: after an answer, it ran
+			      out of work (PMP_FLAG_WAITED); either way it answers at once */
 	int held;          /* results sent into the message still open (PMP_FLAG_MORE) */
 	struct timespec held_since; /* when the first of them was */
 	int closing; /* atomic: set before a deliberate close, so its disconnection is expected */
@@ -214,7 +214,6 @@ int pmp_worker_recv(pmp_worker *w, pmp_request *req, char *err, size_t errlen)
 		req->last = (h.flags & PMP_FLAG_LAST) != 0;
 		if (h.type == PMP_MSG_TASK) {
 			w->blocked = waited;
-			w->waited = waited && w->answered;
 			clock_gettime(CLOCK_MONOTONIC, &w->task_start);
 		}
 		req->kind = h.type == PMP_MSG_TASK ? PMP_REQUEST_TASK
@@ -305,7 +304,8 @@ int pmp_worker_send(pmp_worker *w, uint64_t task, enum pmp_status status, const 
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	int64_t ran = us_since(&w->task_start, &now);
-	uint8_t flags = (status == PMP_ERROR ? PMP_FLAG_ERROR : 0) | (w->waited ? PMP_FLAG_WAITED : 0);
+	bool waited = w->blocked && w->answered; /* ran out of work after an answer */
+	uint8_t flags = (status == PMP_ERROR ? PMP_FLAG_ERROR : 0) | (waited ? PMP_FLAG_WAITED : 0);
 	if (n > PMP_MAX_FRAMES)
 		return pmp_err(err, errlen, "pmp: a result has more than %d buffers: return fewer, larger "
 			       "objects", PMP_MAX_FRAMES);
@@ -318,7 +318,7 @@ int pmp_worker_send(pmp_worker *w, uint64_t task, enum pmp_status status, const 
 
 	pmp_header_encode(&h, head);
 	w->answered = true;
-	w->waited = false;
+	w->blocked = false;
 	if (hold && !w->held++)
 		w->held_since = now;
 	else if (!hold)

@@ -133,7 +133,7 @@ struct pmp_wk *pmp_workers_pick(const struct pmp_worker_table *t, size_t limit)
 	struct pmp_wk *best = NULL;
 	for (size_t i = 0; i < t->cap; i++) {
 		struct pmp_wk *w = t->slots[i];
-		if (!takes_tasks(w) || w->inflight.len >= limit)
+		if (!pmp_wk_takes(w, limit))
 			continue;
 		if (!best || w->inflight.len < best->inflight.len)
 			best = w;
