@@ -31,7 +31,18 @@ int core_add_controller(PyObject *module, core_state *st);
 int core_add_worker(PyObject *module, core_state *st);
 int core_add_message(PyObject *module, core_state *st);
 int core_add_settle(PyObject *module, core_state *st);
+int core_add_futures(PyObject *module); /* find_futures() */
+int core_add_plain(PyObject *module);   /* plain() */
 void core_clear_settle(core_state *st); /* drops settle()'s names */
+
+/* Whether obj is of an exact type that holds no other object: None, bool, int, float,
+ * complex, str, bytes (pmp/_serialize.py's _ATOMIC). */
+static inline int core_atomic(PyObject *obj)
+{
+	PyTypeObject *t = Py_TYPE(obj);
+	return obj == Py_None || t == &PyLong_Type || t == &PyUnicode_Type || t == &PyFloat_Type || t == &PyBytes_Type ||
+	       t == &PyBool_Type || t == &PyComplex_Type;
+}
 
 /* A Message owning m (a new reference), or NULL with an exception set (m is freed). */
 PyObject *core_message_new(core_state *st, pmp_msg *m);

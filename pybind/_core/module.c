@@ -72,7 +72,8 @@ static int core_exec(PyObject *module)
 	if (!st->error || PyModule_AddObjectRef(module, "Error", st->error) < 0)
 		return -1;
 	if (core_add_message(module, st) < 0 || core_add_controller(module, st) < 0 || core_add_worker(module, st) < 0 ||
-	    core_add_settle(module, st) < 0)
+	    core_add_settle(module, st) < 0 || core_add_futures(module) < 0 ||
+	    core_add_plain(module) < 0)
 		return -1;
 	if (PyModule_AddIntConstant(module, "OK", PMP_OK) < 0 || PyModule_AddIntConstant(module, "ERROR", PMP_ERROR) < 0 ||
 	    PyModule_AddIntConstant(module, "EVENT_RESULT", PMP_EVENT_RESULT) < 0 ||

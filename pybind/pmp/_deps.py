@@ -1,16 +1,16 @@
-"""Futures passed as arguments: found anywhere in lists, tuples and dicts (also nested),
-and replaced by their results once they are done."""
+"""Futures passed as arguments: found anywhere in lists, tuples, dicts, sets and frozensets
+(also nested), and replaced by their results once they are done."""
 import concurrent.futures
+
+from . import _core
 
 _CONTAINERS = (list, tuple, dict, set, frozenset)
 _ATOMIC = frozenset((type(None), bool, int, float, complex, str, bytes))  # hold no future
 
 
 def find_futures(obj):
-    """The distinct futures in obj, in the order first met."""
-    found = {}
-    _walk(obj, found)
-    return list(found.values())
+    """The distinct futures in obj, in the order first met (the walk is _core's)."""
+    return _core.find_futures(obj, concurrent.futures.Future)
 
 
 def find_in_call(args, kwargs):
@@ -25,30 +25,33 @@ def find_in_call(args, kwargs):
     return []
 
 
-def _walk(obj, found):
-    if isinstance(obj, concurrent.futures.Future):
-        found.setdefault(id(obj), obj)
-    elif isinstance(obj, dict):
-        for key, value in obj.items():
-            if type(key) not in _ATOMIC:
-                _walk(key, found)
-            if type(value) not in _ATOMIC:
-                _walk(value, found)
-    elif isinstance(obj, _CONTAINERS):
-        for item in obj:
-            if type(item) not in _ATOMIC:
-                _walk(item, found)
-
-
-def resolve(obj):
-    """obj with every future replaced by its result (the futures are done)."""
+def resolve(obj, memo=None):
+    """obj with every future replaced by its result (the futures are done). A container
+    met twice is copied once (memo: {id: copy}), as pickle keeps it: one list in two
+    places stays one list, and a list or dict that holds itself holds its copy."""
+    if type(obj) in _ATOMIC:
+        return obj
     if isinstance(obj, concurrent.futures.Future):
         return obj.result()
-    if isinstance(obj, dict):
-        return type(obj)((resolve(k), resolve(v)) for k, v in obj.items()) if type(obj) is dict \
-            else obj.__class__({resolve(k): resolve(v) for k, v in obj.items()})
-    if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # namedtuple
-        return type(obj)(*(resolve(item) for item in obj))
-    if isinstance(obj, _CONTAINERS):
-        return type(obj)(resolve(item) for item in obj)
-    return obj
+    if not isinstance(obj, _CONTAINERS):
+        return obj
+    if memo is None:
+        memo = {}
+    copy = memo.get(id(obj))
+    if copy is not None:
+        return copy
+    if type(obj) is list:  # made before its items: they may hold it
+        copy = memo[id(obj)] = []
+        copy.extend(resolve(item, memo) for item in obj)
+    elif type(obj) is dict:
+        copy = memo[id(obj)] = {}
+        for key, value in obj.items():
+            copy[resolve(key, memo)] = resolve(value, memo)
+    elif isinstance(obj, dict):
+        copy = obj.__class__({resolve(k, memo): resolve(v, memo) for k, v in obj.items()})
+    elif isinstance(obj, tuple) and hasattr(obj, "_fields"):  # namedtuple
+        copy = type(obj)(*(resolve(item, memo) for item in obj))
+    else:
+        copy = type(obj)(resolve(item, memo) for item in obj)
+    memo[id(obj)] = copy
+    return copy

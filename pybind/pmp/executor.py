@@ -9,7 +9,7 @@ import threading
 import time
 import weakref
 
-from . import _backends, _config, _core, _future, _kind, _progress, _serialize
+from . import _backends, _calls, _config, _core, _future, _kind, _progress, _serialize
 from . import _log  # noqa: F401 - its import applies PMP_LOG_LEVEL before the executor logs
 from ._deps import find_in_call, resolve
 from ._errorlog import ErrorLog, function_name
@@ -481,7 +481,7 @@ def _map(executor, fn, iterables, timeout, chunksize):
     """concurrent.futures.Executor.map on executor (a pmp.Executor, or a _Counting around one)."""
     if chunksize == 1:
         return concurrent.futures.Executor.map(executor, fn, *iterables, timeout=timeout)
-    chunks = concurrent.futures.Executor.map(executor, _run_chunk, itertools.repeat(fn),
+    chunks = concurrent.futures.Executor.map(executor, _calls.run_chunk, itertools.repeat(fn),
                                              _chunks(iterables, chunksize), timeout=timeout)
     return itertools.chain.from_iterable(chunks)
 
@@ -498,7 +498,7 @@ class _Counting:
 
     def submit(self, fn, /, *args, **kwargs):
         future = self._executor.submit(fn, *args, **kwargs)
-        n = len(args[1]) if fn is _run_chunk else 1
+        n = len(args[1]) if fn is _calls.run_chunk else 1
         self.calls += n  # the total, once map has submitted everything
         future.add_done_callback(lambda _: self._bar.update(n))
         return future
@@ -511,13 +511,6 @@ def _chunks(iterables, chunksize):
         if not chunk:
             return
         yield chunk
-
-
-def _run_chunk(fn, chunk):
-    return [fn(*args) for args in chunk]
-
-
-_run_chunk._pmp_wraps_first_argument = True  # error_log_file names fn, not _run_chunk
 
 
 @atexit.register

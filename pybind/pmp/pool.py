@@ -20,7 +20,7 @@ import warnings
 import weakref
 from multiprocessing import TimeoutError  # what multiprocessing's results raise
 
-from . import _config, _progress
+from . import _calls, _config, _progress
 from .executor import Executor
 
 __all__ = ["Pool", "MPISpawnPool", "AsyncResult", "ApplyResult", "MapResult", "IMapIterator",
@@ -34,69 +34,6 @@ TERMINATE = "TERMINATE"
 #: imap and imap_unordered keep at most this many tasks (chunks) per worker submitted
 #: and unfinished: the input is consumed as the workers progress, not all at once.
 _IMAP_AHEAD = 4
-
-
-# ---------------------------------------------------------------- run in the workers
-
-#: In a worker: {module name: its globals}, for functions pickled by value (those of
-#: __main__, or of a Jupyter cell). cloudpickle gives every pickled function a namespace
-#: of its own, rebuilt from the controller's values: a global set by the initializer, or
-#: by an earlier task, would be invisible to the next tasks. Kept here and given back to
-#: each task, it behaves as the module of a multiprocessing worker does.
-_namespaces = {}
-
-
-def _by_value_globals(fn):
-    """The globals of a function that was pickled by value (not its module's namespace), or None."""
-    g = getattr(fn, "__globals__", None)
-    if not isinstance(g, dict):
-        return None
-    module = sys.modules.get(g.get("__name__"))
-    return g if getattr(module, "__dict__", None) is not g else None
-
-
-def _in_namespace(fn, run):
-    """run(), fn's globals filled with what this worker's earlier tasks (and initializer)
-    assigned to the globals of fn's module; what run() assigns is kept for the next ones."""
-    g = _by_value_globals(fn)
-    if g is None:
-        return run()
-    namespace = _namespaces.setdefault(g.get("__name__"), {})
-    g.update(namespace)
-    try:
-        return run()
-    finally:
-        for name, value in g.items():
-            if name.startswith("__") and name.endswith("__"):
-                continue
-            if isinstance(value, types.FunctionType) and value.__globals__ is g:
-                continue  # this pickle's own functions: the next task brings them again
-            namespace[name] = value
-
-
-def _run_initializer(initializer, initargs):
-    """The Executor's init_function: initializer(*initargs) once per worker (per rank)."""
-    _in_namespace(initializer, lambda: initializer(*initargs))
-    return {}  # no parameters to fill in
-
-
-def _call(func, args, kwds, init=None):
-    """A task: func(*args, **kwds) (after the initializer, in a fresh per-task worker)."""
-    if init is not None:
-        _run_initializer(*init)
-    return _in_namespace(func, lambda: func(*args, **kwds))
-
-
-def _call_chunk(func, chunk, star, init=None):
-    """A task of several items: [func(x) for x in chunk] (func(*x) if star)."""
-    if init is not None:
-        _run_initializer(*init)
-    if star:
-        return _in_namespace(func, lambda: list(itertools.starmap(func, chunk)))
-    return _in_namespace(func, lambda: list(map(func, chunk)))
-
-
-_call._pmp_wraps_first_argument = _call_chunk._pmp_wraps_first_argument = True  # error_log_file names func
 
 
 def _chunks(iterable, size):
@@ -166,7 +103,7 @@ class Pool:
         self._ranks = ranks_per_task
         self._executor = self._executor_class(
             max_workers=processes, cores_per_worker=ranks_per_task, backend=backend, block_allocation=not per_task,
-            init_function=functools.partial(_run_initializer, *init) if init and not per_task else None,
+            init_function=functools.partial(_calls.run_initializer, *init) if init and not per_task else None,
             **executor_kwargs)
         self._processes = self._executor.max_workers
 
@@ -254,7 +191,7 @@ class Pool:
         """An AsyncResult of func(*args, **kwds)."""
         self._check_running()
         result = ApplyResult(self, callback, error_callback)
-        self._submit(result, 0, _call, (func, args, kwds, self._task_init), chunk=False)
+        self._submit(result, 0, _calls.call, (func, args, kwds, self._task_init), chunk=False)
         return result
 
     def map(self, func, iterable, chunksize=None, *, progress=None):
@@ -290,7 +227,7 @@ class Pool:
             bar.finish_at(len(iterable))  # closes when the last chunk is done
         if chunksize:
             for i, chunk in enumerate(_chunks(iterable, chunksize)):
-                self._submit(result, i, _call_chunk, (func, chunk, star, self._task_init), chunk=True,
+                self._submit(result, i, _calls.call_chunk, (func, chunk, star, self._task_init), chunk=True,
                              on_done=bar and functools.partial(bar.update, len(chunk)))
         return result
 
@@ -336,9 +273,9 @@ class Pool:
                     items_fed += n
                     on_done = room.release if bar is None else functools.partial(_release_and_count, room, bar, n)
                     if chunksize == 1:
-                        self._submit(result, i, _call, (func, (item,), {}, self._task_init), False, on_done)
+                        self._submit(result, i, _calls.call, (func, (item,), {}, self._task_init), False, on_done)
                     else:
-                        self._submit(result, i, _call_chunk, (func, item, False, self._task_init), True, on_done)
+                        self._submit(result, i, _calls.call_chunk, (func, item, False, self._task_init), True, on_done)
             except Exception as e:  # the input failed: so does the result in its place
                 i += 1
                 self._outcomes.put((result, i, False, e))

@@ -9,6 +9,7 @@ import pytest
 
 import pmp
 from _pmp_testing import TIMEOUT, Gate, gated
+from pmp._deps import find_futures
 
 MODES = [pytest.param(True, id="block"), pytest.param(False, id="per-task")]
 
@@ -190,3 +191,72 @@ def test_shutdown_waits_for_dependents():
     upstream.set_result(1)
     assert dependent.result(timeout=TIMEOUT) == 2
     exe.shutdown(wait=True)
+
+
+class ListOf(list):
+    pass
+
+
+class FutureOf(concurrent.futures.Future):
+    pass
+
+
+def done_future(value):
+    future = concurrent.futures.Future()
+    future.set_result(value)
+    return future
+
+
+def test_futures_are_found_in_every_container_kind_once_in_the_order_first_met():
+    a, b, c, d, e, f = (done_future(i) for i in range(6))
+    g = FutureOf()
+    ordered = collections.OrderedDict([("x", c), ("y", d)])
+    ordered.move_to_end("x")  # items() gives d first, the dict under it c first
+    obj = [(1, "s", b), {a: [b]}, {e}, frozenset([f]), ListOf([g]), ordered, Point(a, 2.0), None]
+    assert find_futures(obj) == [b, a, e, f, g, d, c]
+    assert find_futures((1, 2.5, "s", b"b", None, True, 3j)) == []
+    assert find_futures(a) == [a]
+
+
+def test_an_argument_that_holds_itself_is_sent_whole():
+    looped = [1, 2]
+    looped.append(looped)
+    assert find_futures(looped) == []
+    with executor() as exe:
+        assert exe.submit(len, looped).result(timeout=TIMEOUT) == 3
+        upstream = exe.submit(inc, 1)
+        shared = [0]
+        args = {"f": upstream, "twice": [shared, shared]}
+        args["self"] = args
+        (got,), _ = exe.submit(echo, args).result(timeout=TIMEOUT)
+    assert got["f"] == 2 and got["self"] is got
+    assert got["twice"][0] is got["twice"][1], "one list in two places stays one list"
+
+
+def test_arguments_nested_deeper_than_the_recursion_limit_fail_the_submit_only():
+    deep = []
+    for _ in range(100_000):
+        deep = [deep]
+    with executor() as exe:
+        with pytest.raises(RecursionError):
+            exe.submit(len, deep)
+        assert exe.submit(inc, 1).result(timeout=TIMEOUT) == 2
+
+
+class ClearsWhenAsked:
+    """Its __class__ (which isinstance reads) empties the list that holds it."""
+
+    def __init__(self, box):
+        self.box = box
+
+    @property
+    def __class__(self):
+        self.box.clear()
+        return ClearsWhenAsked
+
+
+def test_the_walk_survives_an_argument_that_changes_its_container():
+    box = []
+    box.extend([ClearsWhenAsked(box), done_future(1), ClearsWhenAsked(box)])
+    assert find_futures(box) == []  # the list was emptied before the future was met
+    assert box == []

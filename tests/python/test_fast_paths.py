@@ -13,6 +13,8 @@ import types
 import cloudpickle
 import pytest
 
+import pmp
+from _pmp_testing import TIMEOUT
 from pmp import _core, _serialize
 from pmp._future import SETTLE, Future
 
@@ -44,13 +46,36 @@ def test_functions_pickled_by_value_still_go_through_cloudpickle():
         pickle.dumps(local)
 
 
-def test_objects_and_large_containers_go_through_cloudpickle():
+def test_objects_go_through_cloudpickle():
     class Local:
         pass
 
-    for obj in ([1] * 100, {"k": Local}, Local(), 3 + (1 << 80), bytearray(b"x")):
+    for obj in ({"k": Local}, Local(), bytearray(b"x"), [1] * 100 + [Local()]):
         frames = _serialize.dumps(obj)
         assert len(frames) == 1 and type(_serialize.loads(frames)) is type(obj)
+
+
+def test_large_and_nested_containers_pickle_as_cloudpickle_does():
+    """However long: a map's chunk of arguments, its list of results, dicts with tuple
+    keys; and a function by value anywhere in them, or below the depth that the plain
+    check looks at, still goes through cloudpickle."""
+    def local(x):
+        return x * 2
+
+    chunk = (library_function, (tuple((i,) for i in range(1000)),), {})
+    nested = [1]
+    for _ in range(40):
+        nested = [nested, 2.5]
+    plain = [chunk, list(range(1000)), {(1, "a"): [b"x"] * 100, "k": {"n": None}}, nested, 3 + (1 << 80)]
+    by_value = [[1] * 100 + [local], {(1, 2): {"deep": [[local]]}}, [[[local]]] + [nested]]
+    for i in range(40):  # below the plain check's depth
+        by_value.append([local] if i == 0 else [by_value[-1]])
+    looped = [1]
+    looped.append(looped)  # past the depth too: pickle's memo writes it
+    for obj in plain + by_value + [looped]:
+        frames = _serialize.dumps(obj)
+        assert frames == [cloudpickle.dumps(obj, protocol=5)]
+    assert _serialize.loads(_serialize.dumps(by_value[0]))[-1](2) == 4
 
 
 def test_a_settled_future_made_no_condition():
@@ -274,8 +299,24 @@ def test_a_worker_starts_without_the_controllers_imports():
     heavy = ("logging", "cloudpickle", "inspect", "socket", "ctypes", "concurrent.futures", "pmp.executor", "re")
     code = ("import sys, pmp.worker, pmp._output, pmp._serialize as s\n"
             "s.loads(s.dumps((abs, (-1,), {}))); s.dumps(None)\n"
+            "s.loads(s.dumps((abs, (tuple((i,) for i in range(1000)),), {}))); s.dumps(list(range(1000)))\n"
             f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
     env.pop("PMP_LOG_LEVEL", None)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_map_and_pool_tasks_do_not_import_the_executor_into_workers():
+    """Executor.map's chunks and Pool's tasks run pmp's wrappers, pickled by reference:
+    a worker imports their module (pmp._calls) for them, not pmp.executor or pmp.pool
+    and what those import (16 ms and more, at each worker's first map)."""
+    heavy = ("pmp.executor", "pmp.pool", "concurrent.futures", "multiprocessing", "logging", "threading")
+    probe = f"sorted(m for m in {heavy!r} if m in __import__('sys').modules)"
+    with pmp.Executor(max_workers=1, block_allocation=True, backend="local") as exe:
+        assert list(exe.map(abs, range(-30, 0), chunksize=10)) == list(range(30, 0, -1))
+        assert exe.submit(eval, probe, {}).result(timeout=TIMEOUT) == []
+    with pmp.Pool(1) as pool:
+        assert pool.map(abs, range(-30, 0), chunksize=10) == list(range(30, 0, -1))
+        assert pool.apply(abs, (-1,)) == 1
+        assert pool.apply(eval, (probe, {})) == []

@@ -7,8 +7,7 @@ import functools
 import cloudpickle
 
 from pmp import _kind
-from pmp.executor import _run_chunk
-from pmp.pool import _call, _call_chunk
+from pmp._calls import call as _call, call_chunk as _call_chunk, run_chunk as _run_chunk
 
 
 def square(x):
