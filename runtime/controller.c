@@ -497,8 +497,6 @@ static void task_result(pmp_controller *c, struct pmp_wk *w, const struct pmp_he
 	if (!t || t->worker != w->id || !t->sent)
 		return; /* not a task this worker holds: ignore it */
 	pmp_wk_drop(w, t);
-	if (t->suspect)
-		w->alone = false;
 	pmp_taskindex_remove(&c->index, t->id);
 	pmp_durations_record(&c->durations, t->kind, h->run_us);
 	if (!w->per_task && !c->cfg.prefetch)
@@ -872,7 +870,6 @@ static void dispatch_long_lived(pmp_controller *c)
 		t->worker = w->id;
 		pmp_wk_take(w, t);
 		w->full = w->inflight.len >= w->window;
-		w->alone = t->suspect;
 		send_task(c, w, t);
 		if (w->state != PMP_W_READY) { /* its send failed: it is stopping */
 			ready--;

@@ -113,13 +113,15 @@ void pmp_wk_answered(struct pmp_wk *w, bool waited, size_t queued)
 	w->window = window;
 }
 
-/* READY, long-lived, not running a suspect task alone, and with room in its window: its
+/* READY, long-lived, not running a suspect task (taskq.h: it runs alone, and is only ever
+ * given to a worker that holds nothing, so it is the head), and with room in its window: its
  * count of tasks, and beyond the first PMP_WINDOW_START their bytes (one task may take them
  * past the bound). Within a turn, tasks only come: once a worker has no room, it has none
  * for the rest of the turn. */
 static bool takes_tasks(const struct pmp_wk *w)
 {
-	return w && w->state == PMP_W_READY && !w->per_task && !w->alone && w->inflight.len < w->window &&
+	return w && w->state == PMP_W_READY && !w->per_task && !(w->inflight.head && w->inflight.head->suspect) &&
+	       w->inflight.len < w->window &&
 	       (w->inflight.len < PMP_WINDOW_START || w->inflight_bytes < PMP_WINDOW_BYTES);
 }
 

@@ -35,7 +35,6 @@ struct pmp_wk {
 	size_t inflight_bytes;     /* of their payloads (pmp_wk_take, pmp_wk_drop) */
 	size_t window;             /* tasks it may hold when the queue is deep (READY, long-lived) */
 	bool full;                 /* its last task brought it to its window */
-	bool alone;                /* runs a suspect task (taskq.h), and takes no other meanwhile */
 	char info[192];            /* "pid 123 on node1", once connected */
 };
 

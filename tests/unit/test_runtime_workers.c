@@ -475,12 +475,12 @@ static void test_takes(void **st)
 	assert_false(pmp_wk_takes(w, 8)); /* the window */
 	ready(w, PMP_WINDOW_MAX);
 	assert_true(pmp_wk_takes(w, 8));
-	w->alone = true; /* runs a suspect task */
+	w->inflight.head->suspect = true; /* runs a suspect task */
 	assert_false(pmp_wk_takes(w, 8));
 	assert_null(pmp_workers_pick(&t, 8));
 	struct pmp_pick_cursor cursor = PMP_PICK_CURSOR_INIT;
 	assert_null(pmp_workers_pick_next(&t, 8, &cursor));
-	w->alone = false;
+	w->inflight.head->suspect = false;
 	pool[used].bytes = PMP_WINDOW_BYTES;
 	hold(w, pool, &used, PMP_WINDOW_START - 4);
 	assert_false(pmp_wk_takes(w, PMP_WINDOW_MAX)); /* the bytes, beyond PMP_WINDOW_START */
