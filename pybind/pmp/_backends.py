@@ -55,10 +55,14 @@ def _import_path():
     return os.pathsep.join(entries)
 
 
-def worker_environment(res):
+def worker_environment(res, shares_cpus):
     """This process's environment, plus what a worker needs to import what the
-    controller imports and to size its thread pools (the user's own settings win)."""
+    controller imports and to size its thread pools (the user's own settings win).
+    shares_cpus: the workers share CPUs with each other or with this script (all local
+    ones, oversubscribed Slurm ones), and so run under SCHED_BATCH (see README, "On a
+    workstation"), unless PMP_SCHED_BATCH says otherwise."""
     env = dict(os.environ)
+    env.setdefault("PMP_SCHED_BATCH", "1" if shares_cpus else "0")
     env["PYTHONPATH"] = _import_path()
     for name in THREAD_VARS:
         if name not in os.environ:
@@ -104,7 +108,7 @@ class LocalBackend:
         by a fork server, one `python -m pmp.worker` that has started and imported what a
         worker needs: a fresh process without Python's start (see README, "On a
         workstation"). PMP_FORK=0 starts each one instead."""
-        env = worker_environment(res)
+        env = worker_environment(res, shares_cpus=True)
         argv = worker_command()
         mpi = res.cores > 1 or res.extra_args  # extra arguments are mpiexec's
         if mpi:

@@ -120,7 +120,7 @@ class SlurmBackend:
         return 0
 
     def spec_args(self, res, node=None):
-        env = _backends.worker_environment(res)
+        env = _backends.worker_environment(res, shares_cpus=res.oversubscribe)
         for name in list(env):
             if (name.startswith("SLURM_") and name not in _KEEP) or name.startswith(("SPANK_", "_SLURM_SPANK")):
                 del env[name]

@@ -116,6 +116,34 @@ def test_oversubscribed_workers_share_their_nodes_cpus(slurm):
     assert workers == 8
 
 
+def test_oversubscribed_worker_steps_run_under_sched_batch(slurm):
+    """Every thread of an oversubscribed worker step (block or per task), which shares CPUs
+    with other steps, runs under SCHED_BATCH (see tests/python/test_sched.py); a bound
+    worker step, on CPUs of its own, and the script keep the default policy."""
+    result, _ = run(slurm, """\
+        def policies(i):
+            out = set()
+            for tid in os.listdir("/proc/self/task"):
+                with open(f"/proc/self/task/{tid}/stat") as f:
+                    out.add(int(f.read().rsplit(")", 1)[1].split()[38]))
+            return sorted(out), len(os.listdir("/proc/self/task")), os.environ["SLURMD_NODENAME"]
+        seen = {}
+        for over in (True, False):
+            with pmp.Executor(max_workers=4, block_allocation=True, oversubscribe=over) as exe:
+                exe.wait_for_workers()
+                block = list(exe.map(policies, range(8)))
+            with pmp.Executor(max_workers=2, oversubscribe=over) as exe:
+                per_task = list(exe.map(policies, range(2)))
+            seen[over] = ([p for p, _, _ in block + per_task], min(n for _, n, _ in block + per_task),
+                          sorted({node for _, _, node in block}))
+        print((seen, os.sched_getscheduler(0)))
+        """)
+    seen, own = result
+    assert seen[True] == ([[3]] * 10, seen[True][1], ["node1", "node2"])  # os.SCHED_BATCH
+    assert seen[False] == ([[0]] * 10, seen[False][1], ["node1", "node2"])  # os.SCHED_OTHER
+    assert seen[True][1] >= 3 and seen[False][1] >= 3 and own == 0
+
+
 def test_extra_srun_arguments_are_passed(slurm):
     result, _ = run(slurm, """\
         with pmp.Executor(max_workers=1, block_allocation=True,
