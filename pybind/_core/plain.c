@@ -9,33 +9,30 @@
 /* Deeper than this, cloudpickle decides (a container that holds itself ends here too). */
 #define PLAIN_MAX_DEPTH 32
 
-struct plain {
-	PyObject *by_reference; /* by_reference(function or class) -> whether it pickles by name */
-};
-
-static int plain(struct plain *p, PyObject *obj, int depth);
+/* by_reference(function or class) -> whether it pickles by name. */
+static int plain(PyObject *by_reference, PyObject *obj, int depth);
 
 /* plain() of an item of a container that code run by by_reference could change. */
-static int plain_item(struct plain *p, PyObject *item, int depth)
+static int plain_item(PyObject *by_reference, PyObject *item, int depth)
 {
 	if (core_atomic(item))
 		return 1;
 	Py_INCREF(item);
-	int rc = plain(p, item, depth);
+	int rc = plain(by_reference, item, depth);
 	Py_DECREF(item);
 	return rc;
 }
 
-static int plain_dict(struct plain *p, PyObject *dict, int depth)
+static int plain_dict(PyObject *by_reference, PyObject *dict, int depth)
 {
 	Py_ssize_t pos = 0;
 	PyObject *key, *value;
 	while (PyDict_Next(dict, &pos, &key, &value)) {
 		Py_INCREF(key);
 		Py_INCREF(value);
-		int rc = plain_item(p, key, depth);
+		int rc = plain_item(by_reference, key, depth);
 		if (rc == 1)
-			rc = plain_item(p, value, depth);
+			rc = plain_item(by_reference, value, depth);
 		Py_DECREF(key);
 		Py_DECREF(value);
 		if (rc != 1)
@@ -45,7 +42,7 @@ static int plain_dict(struct plain *p, PyObject *dict, int depth)
 }
 
 /* 1 plain, 0 not, -1 with an exception set (by_reference raised). */
-static int plain(struct plain *p, PyObject *obj, int depth)
+static int plain(PyObject *by_reference, PyObject *obj, int depth)
 {
 	if (core_atomic(obj))
 		return 1;
@@ -53,18 +50,18 @@ static int plain(struct plain *p, PyObject *obj, int depth)
 		if (depth >= PLAIN_MAX_DEPTH)
 			return 0;
 		if (PyDict_CheckExact(obj))
-			return plain_dict(p, obj, depth + 1);
+			return plain_dict(by_reference, obj, depth + 1);
 		int rc = 1;
 		if (PyTuple_CheckExact(obj))
 			for (Py_ssize_t i = 0; rc == 1 && i < PyTuple_GET_SIZE(obj); i++)
-				rc = plain_item(p, PyTuple_GET_ITEM(obj, i), depth + 1);
+				rc = plain_item(by_reference, PyTuple_GET_ITEM(obj, i), depth + 1);
 		else /* the size again each time: it may shrink */
 			for (Py_ssize_t i = 0; rc == 1 && i < PyList_GET_SIZE(obj); i++)
-				rc = plain_item(p, PyList_GET_ITEM(obj, i), depth + 1);
+				rc = plain_item(by_reference, PyList_GET_ITEM(obj, i), depth + 1);
 		return rc;
 	}
 	if (Py_IS_TYPE(obj, &PyFunction_Type) || Py_IS_TYPE(obj, &PyType_Type)) { /* a def; int, a module's class */
-		PyObject *r = PyObject_CallOneArg(p->by_reference, obj);
+		PyObject *r = PyObject_CallOneArg(by_reference, obj);
 		if (!r)
 			return -1;
 		int rc = PyObject_IsTrue(r);
@@ -85,8 +82,7 @@ static PyObject *core_plain(PyObject *module, PyObject *const *args, Py_ssize_t 
 		PyErr_SetString(PyExc_TypeError, "plain(obj, by_reference) takes 2 arguments");
 		return NULL;
 	}
-	struct plain p = {.by_reference = args[1]};
-	int rc = plain(&p, args[0], 0);
+	int rc = plain(args[1], args[0], 0);
 	if (rc < 0)
 		return NULL;
 	return PyBool_FromLong(rc);

@@ -123,10 +123,11 @@ def test_oversubscribed_worker_steps_run_under_sched_batch(slurm):
     result, _ = run(slurm, """\
         def policies(i):
             out = set()
-            for tid in os.listdir("/proc/self/task"):
+            tids = os.listdir("/proc/self/task")
+            for tid in tids:
                 with open(f"/proc/self/task/{tid}/stat") as f:
                     out.add(int(f.read().rsplit(")", 1)[1].split()[38]))
-            return sorted(out), len(os.listdir("/proc/self/task")), os.environ["SLURMD_NODENAME"]
+            return sorted(out), len(tids), os.environ["SLURMD_NODENAME"]
         seen = {}
         for over in (True, False):
             with pmp.Executor(max_workers=4, block_allocation=True, oversubscribe=over) as exe:

@@ -21,10 +21,11 @@ def thread_policies(_=None):
     started.wait()
     try:
         policies = set()
-        for tid in os.listdir("/proc/self/task"):
+        tids = os.listdir("/proc/self/task")
+        for tid in tids:
             with open(f"/proc/self/task/{tid}/stat") as f:
                 policies.add(int(f.read().rsplit(")", 1)[1].split()[38]))
-        return policies, len(os.listdir("/proc/self/task")), os.getpid()
+        return policies, len(tids), os.getpid()
     finally:
         done.set()
         helper.join()
