@@ -38,10 +38,15 @@ QUICK = dict(
 )
 
 # Seconds a session may take before the driver kills its process group; the first for
-# --quick, the second for the full sizes. Generous: they only stop a hang.
+# --quick, the second for the full sizes. Generous: they only stop a hang. The start (5)
+# takes 5 executors of 4 workers (pmp's Slurm backend: ~2 s in all), and it is the
+# session that hangs: MPIPoolExecutor's MPI_Comm_spawn now and then never returns under
+# Debian 12's Open MPI 4.1 with its external PMIx 4.2 (a spawned server waits in
+# PMIx_Init, the parent in PMIx_Lookup; openpmix/openpmix#2735), and 300 s of waiting
+# for it cost each hang 5 minutes of the run.
 TIMEOUTS = {
     "peer": (150, 900),
-    "startup": (90, 300),
+    "startup": (60, 120),
     "scale": (120, 600),
     "pertask": (120, 900),
     "memory": (120, 900),
