@@ -36,7 +36,7 @@ int core_add_plain(PyObject *module);   /* plain() */
 void core_clear_settle(core_state *st); /* drops settle()'s names */
 
 /* Whether obj is of an exact type that holds no other object: None, bool, int, float,
- * complex, str, bytes (pmp/_serialize.py's _ATOMIC). */
+ * complex, str, bytes (pmp/_deps.py's _ATOMIC). */
 static inline int core_atomic(PyObject *obj)
 {
 	PyTypeObject *t = Py_TYPE(obj);

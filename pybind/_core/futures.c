@@ -70,13 +70,9 @@ static int walk_dict(struct walk *w, PyObject *dict)
 	}
 	Py_ssize_t pos = 0;
 	PyObject *key, *value;
-	while (PyDict_Next(dict, &pos, &key, &value)) {
-		Py_INCREF(key);
-		int rc = walk_pair(w, key, value);
-		Py_DECREF(key);
-		if (rc < 0)
+	while (PyDict_Next(dict, &pos, &key, &value)) /* walk_item holds the key, walk_pair the value */
+		if (walk_pair(w, key, value) < 0)
 			return -1;
-	}
 	return 0;
 }
 

@@ -28,12 +28,10 @@ static int plain_dict(PyObject *by_reference, PyObject *dict, int depth)
 	Py_ssize_t pos = 0;
 	PyObject *key, *value;
 	while (PyDict_Next(dict, &pos, &key, &value)) {
-		Py_INCREF(key);
-		Py_INCREF(value);
+		Py_INCREF(value); /* the key's check may drop it from the dict; plain_item holds the key */
 		int rc = plain_item(by_reference, key, depth);
 		if (rc == 1)
 			rc = plain_item(by_reference, value, depth);
-		Py_DECREF(key);
 		Py_DECREF(value);
 		if (rc != 1)
 			return rc;
