@@ -1158,6 +1158,9 @@ static void *io_main(void *arg)
 	/* Signals are for the application's threads, not this one. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	/* Named, so that top -H, perf and /proc/PID/task tell it from the caller's threads
+	 * (it would inherit "python3"). */
+	pthread_setname_np(pthread_self(), "pmp-io");
 	for (;;) {
 		pthread_mutex_lock(&c->lock);
 		take_turns_back(c);

@@ -50,6 +50,7 @@ static void *watchdog(void *arg)
 	sigset_t all;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	pthread_setname_np(pthread_self(), "pmp-watchdog"); /* not the task's "python3" */
 	for (;;) {
 		zmq_msg_t ev, addr;
 		zmq_msg_init(&ev);

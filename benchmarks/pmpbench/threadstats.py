@@ -1,6 +1,7 @@
 """CPU time and context switches of processes' threads, from /proc: what the perf
 scripts that ask "which thread does a task's time go to" read before and after a run."""
 import glob
+import os
 
 
 def snapshot(pids):
@@ -29,4 +30,18 @@ def children(pid):
                 found.append(int(stat.split("/")[2]))
         except OSError:
             pass
+    return found
+
+
+def pmp_worker_processes():
+    """The pids of this machine's serial pmp workers (Python running pmp.worker), wherever
+    they were started from: a Slurm worker is its step's task, no child of the controller."""
+    found = []
+    for path in glob.glob("/proc/[0-9]*/cmdline"):
+        try:
+            argv = open(path, "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if os.path.basename(argv[0]).startswith(b"python") and b"pmp.worker" in argv:
+            found.append(int(path.split("/")[2]))
     return found
