@@ -30,6 +30,7 @@ struct pmp_wk {
 	bool forking;              /* asked of a fork server, which has not answered: no pid yet */
 	bool exit_seen;            /* its process ended while it held tasks: see lost_at */
 	bool disconnected;         /* its connection dropped while it held tasks: see lost_at */
+	bool watched;              /* its pidfd is in the controller's epoll set (else polled itself) */
 	struct timespec lost_at;   /* then, when its unanswered tasks count as lost */
 	struct pmp_taskq inflight; /* sent (or, per task, assigned) and not yet answered */
 	size_t inflight_bytes;     /* of their payloads (pmp_wk_take, pmp_wk_drop) */

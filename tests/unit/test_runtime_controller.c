@@ -765,9 +765,22 @@ static void test_cancel_unblocks_shutdown(void **st)
 	rec_free(&r);
 }
 
-static void test_worker_crash_is_reported_and_replaced(void **st)
+/* With fail_epoll set, a controller made then cannot have an epoll set for its workers'
+ * pidfds (as at EMFILE): each turn polls every pidfd itself (-Wl,--wrap=epoll_create1). */
+static bool fail_epoll;
+int __real_epoll_create1(int flags);
+int __wrap_epoll_create1(int flags);
+int __wrap_epoll_create1(int flags)
 {
-	(void)st;
+	if (fail_epoll) {
+		errno = EMFILE;
+		return -1;
+	}
+	return __real_epoll_create1(flags);
+}
+
+static void crash_is_reported_and_replaced(void)
+{
 	struct recorder r;
 	rec_init(&r);
 	pmp_controller *c = start(&r, NULL, 0, 0);
@@ -816,6 +829,27 @@ static void test_worker_crash_is_reported_and_replaced(void **st)
 	finish(c);
 	pmp_spec_unref(spec);
 	rec_free(&r);
+}
+
+static void test_worker_crash_is_reported_and_replaced(void **st)
+{
+	(void)st;
+	crash_is_reported_and_replaced();
+}
+
+/* Without the epoll set, the workers' exits are seen all the same. */
+static void test_worker_crash_is_reported_and_replaced_without_epoll(void **st)
+{
+	(void)st;
+	fail_epoll = true;
+	crash_is_reported_and_replaced();
+}
+
+static int restore_epoll(void **st) /* also when the test failed half-way */
+{
+	(void)st;
+	fail_epoll = false;
+	return 0;
 }
 
 /* A worker that dies while the controller shuts down is still replaced while tasks are
@@ -1999,6 +2033,7 @@ int main(void)
 		cmocka_unit_test(test_cancel),
 		cmocka_unit_test(test_cancel_unblocks_shutdown),
 		cmocka_unit_test(test_worker_crash_is_reported_and_replaced),
+		cmocka_unit_test_teardown(test_worker_crash_is_reported_and_replaced_without_epoll, restore_epoll),
 		cmocka_unit_test(test_crash_during_shutdown),
 		cmocka_unit_test(test_init_reaches_every_worker_first),
 		cmocka_unit_test(test_per_task_workers),
