@@ -28,6 +28,14 @@ def pin(pid, cpus):
             os.sched_setaffinity(int(tid), cpus)
 
 
+def cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:  # ended since the listing
+        return b""
+
+
 def p50(one, n):
     times = []
     for _ in range(n):
@@ -48,10 +56,9 @@ if __name__ == "__main__":
             floors.ping_pong_worker(context) as (router, identity):
         ex.wait_for_workers()
         message = pickle.dumps((tasks.noop, (), {}), protocol=5)
-        floor_worker = [p for p in os.listdir("/proc") if p.isdigit() and
-                        b"zmq-worker" in open(f"/proc/{p}/cmdline", "rb").read()]
+        floor_worker = [int(p) for p in os.listdir("/proc") if p.isdigit() and b"zmq-worker" in cmdline(p)]
         sides = {"ping-pong": (lambda: (router.send_multipart([identity, message]),
-                                        pickle.loads(router.recv_multipart()[1])), [int(p) for p in floor_worker]),
+                                        pickle.loads(router.recv_multipart()[1])), floor_worker),
                  "pmp": (lambda: ex.submit(tasks.noop).result(), pmp_worker_processes())}
         runs = {(s, p): [] for s in sides for p in PLACEMENTS}
         for r in range(rounds):
