@@ -13,7 +13,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from pmpbench import floors, tasks  # noqa: E402
-from pmpbench.threadstats import pmp_worker_processes  # noqa: E402
+from pmpbench.threadstats import pmp_worker_processes, python_processes_with  # noqa: E402
 
 ALL = os.sched_getaffinity(0)
 FIRST, SECOND = sorted(ALL)[:2]
@@ -26,14 +26,6 @@ def pin(pid, cpus):
     for tid in os.listdir(f"/proc/{pid}/task"):
         with contextlib.suppress(OSError):  # a thread that just ended
             os.sched_setaffinity(int(tid), cpus)
-
-
-def cmdline(pid):
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read()
-    except OSError:  # ended since the listing
-        return b""
 
 
 def p50(one, n):
@@ -56,7 +48,7 @@ if __name__ == "__main__":
             floors.ping_pong_worker(context) as (router, identity):
         ex.wait_for_workers()
         message = pickle.dumps((tasks.noop, (), {}), protocol=5)
-        floor_worker = [int(p) for p in os.listdir("/proc") if p.isdigit() and b"zmq-worker" in cmdline(p)]
+        floor_worker = python_processes_with(b"zmq-worker")  # floors.py's worker process
         sides = {"ping-pong": (lambda: (router.send_multipart([identity, message]),
                                         pickle.loads(router.recv_multipart()[1])), floor_worker),
                  "pmp": (lambda: ex.submit(tasks.noop).result(), pmp_worker_processes())}

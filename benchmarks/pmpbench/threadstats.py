@@ -33,15 +33,21 @@ def children(pid):
     return found
 
 
-def pmp_worker_processes():
-    """The pids of this machine's serial pmp workers (Python running pmp.worker), wherever
-    they were started from: a Slurm worker is its step's task, no child of the controller."""
+def python_processes_with(argument):
+    """The pids of this machine's Python processes with argument (bytes) among their
+    command line's arguments."""
     found = []
     for path in glob.glob("/proc/[0-9]*/cmdline"):
         try:
             argv = open(path, "rb").read().split(b"\0")
         except OSError:
             continue
-        if os.path.basename(argv[0]).startswith(b"python") and b"pmp.worker" in argv:
+        if os.path.basename(argv[0]).startswith(b"python") and argument in argv:
             found.append(int(path.split("/")[2]))
     return found
+
+
+def pmp_worker_processes():
+    """The pids of this machine's serial pmp workers (Python running pmp.worker), wherever
+    they were started from: a Slurm worker is its step's task, no child of the controller."""
+    return python_processes_with(b"pmp.worker")
