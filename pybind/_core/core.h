@@ -47,6 +47,10 @@ static inline int core_atomic(PyObject *obj)
 /* A Message owning m (a new reference), or NULL with an exception set (m is freed). */
 PyObject *core_message_new(core_state *st, pmp_msg *m);
 
+/* plain() for C: 1 obj pickles plainly, 0 not, -1 with an exception set (by_reference,
+ * called for each function and class in obj, raised). */
+int core_is_plain(PyObject *obj, PyObject *by_reference);
+
 /* Views of a sequence of buffer objects, as frames. Release with frames_release. */
 typedef struct {
 	Py_buffer *views;
@@ -70,10 +74,30 @@ typedef struct {
 	int pending_fd;  /* epoll: the pipes hold unread output, or the helper died */
 	PyObject *sync;  /* Labeller._sync */
 	PyObject *flush; /* st->flush_name, borrowed: the module outlives a serve() */
+	PyObject *sysdict;               /* sys.__dict__, where sys.stdout and sys.stderr are looked up */
+	PyObject *stream_names[2];       /* "stdout", "stderr", interned */
 } core_labels;
 int core_labels_open(core_state *st, PyObject *state, core_labels *l);
 void core_labels_begin(core_labels *l, uint64_t task);
 int core_labels_end(core_labels *l); /* -1 with an exception set */
 void core_labels_close(core_labels *l);
+
+/* A serial worker's common task in C, for Worker.serve (fast_task.c): state is None (off)
+ * or pmp.worker's _fast_state(). */
+typedef struct {
+	bool on;
+	PyObject *functions;    /* _serialize._functions: head -> function, shared with loads_task */
+	Py_ssize_t functions_max;
+	PyObject *loads, *dumps; /* pickle's */
+	PyObject *by_reference; /* for core_is_plain */
+	PyObject *answer;       /* pmp.worker._answer(ok, value) -> (status, frames) */
+	Py_ssize_t max_size;    /* of a result's pickle; 0: none */
+	PyObject *protocol_kw, *protocol; /* ("protocol",), 5 */
+} core_fast;
+int core_fast_open(PyObject *state, core_fast *f);
+void core_fast_close(core_fast *f);
+/* The answer (status, frames) of the task in m; NotImplemented when it is not one for the
+ * fast path (run() runs it); NULL with an exception set when pmp itself failed. */
+PyObject *core_fast_run(core_fast *f, pmp_msg *m);
 
 #endif

@@ -73,6 +73,11 @@ static int plain(PyObject *by_reference, PyObject *obj, int depth)
 	return 0;
 }
 
+int core_is_plain(PyObject *obj, PyObject *by_reference)
+{
+	return plain(by_reference, obj, 0);
+}
+
 static PyObject *core_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
 	(void)module;
@@ -80,7 +85,7 @@ static PyObject *core_plain(PyObject *module, PyObject *const *args, Py_ssize_t 
 		PyErr_SetString(PyExc_TypeError, "plain(obj, by_reference) takes 2 arguments");
 		return NULL;
 	}
-	int rc = plain(args[1], args[0], 0);
+	int rc = core_is_plain(args[0], args[1]);
 	if (rc < 0)
 		return NULL;
 	return PyBool_FromLong(rc);

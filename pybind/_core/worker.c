@@ -154,38 +154,62 @@ static PyObject *call_run(PyObject *run, PyObject *msg, uint64_t task)
 	return out;
 }
 
+/* The task's answer: by fast_task.c, or by run(message, task_id). Frees m. */
+static PyObject *run_task(core_state *st, core_fast *fast, PyObject *run, pmp_msg *m, uint64_t task)
+{
+	PyObject *answer = core_fast_run(fast, m);
+	if (answer != Py_NotImplemented) {
+		pmp_msg_free(m);
+		return answer;
+	}
+	Py_DECREF(answer);
+	PyObject *msg = core_message_new(st, m);
+	if (!msg)
+		return NULL;
+	answer = call_run(run, msg, task);
+	Py_DECREF(msg);
+	return answer;
+}
+
 /* The worker's loop, in C: receive (without the GIL), run(message, task_id) -> (status,
  * frames), send; init(message) for an INIT. With labels (see labels.c), each task's id is
  * the output helper's label while it runs, and its output goes out before its result.
+ * With fast (see fast_task.c), a common task runs in C until an init function is set.
  * Returns when the controller says so, or is gone. */
 static PyObject *worker_serve(WorkerObject *self, PyObject *args)
 {
-	PyObject *run, *init, *label_state = Py_None, *done = NULL;
+	PyObject *run, *init, *label_state = Py_None, *fast_state = Py_None, *done = NULL;
 	core_state *st = core_state_of(Py_TYPE(self));
 	core_labels labels;
+	core_fast fast;
 
-	if (!PyArg_ParseTuple(args, "OO|O:serve", &run, &init, &label_state) || check_open(self) < 0 ||
-	    core_labels_open(st, label_state, &labels) < 0)
+	if (!PyArg_ParseTuple(args, "OO|OO:serve", &run, &init, &label_state, &fast_state) || check_open(self) < 0 ||
+	    core_fast_open(fast_state, &fast) < 0)
 		return NULL;
+	if (core_labels_open(st, label_state, &labels) < 0) {
+		core_fast_close(&fast);
+		return NULL;
+	}
 	for (;;) {
 		pmp_request req;
 		if (recv_request(self, &req) < 0)
 			goto out;
 		if (req.kind == PMP_REQUEST_SHUTDOWN)
 			break;
-		PyObject *msg = core_message_new(st, req.msg);
-		if (!msg)
-			goto out;
 		PyObject *answer;
 		if (req.kind == PMP_REQUEST_TASK) {
 			core_labels_begin(&labels, req.task);
-			answer = call_run(run, msg, req.task);
+			answer = run_task(st, &fast, run, req.msg, req.task);
 			if (answer && core_labels_end(&labels) < 0)
 				Py_CLEAR(answer);
 		} else {
+			fast.on = false; /* the init function's values go to the tasks: _Task.run's work */
+			PyObject *msg = core_message_new(st, req.msg);
+			if (!msg)
+				goto out;
 			answer = PyObject_CallOneArg(init, msg);
+			Py_DECREF(msg);
 		}
-		Py_DECREF(msg);
 		if (!answer)
 			goto out;
 		int rc = req.kind == PMP_REQUEST_TASK ? send_answer(self, req.task, answer) : 0;
@@ -198,6 +222,7 @@ static PyObject *worker_serve(WorkerObject *self, PyObject *args)
 	done = Py_NewRef(Py_None);
 out:
 	core_labels_close(&labels);
+	core_fast_close(&fast);
 	return done;
 }
 
@@ -213,8 +238,9 @@ static PyMethodDef worker_methods[] = {
 	 "recv() -> (kind, task_id, last, message): blocks, without the GIL, for the next request."},
 	{"send", (PyCFunction)worker_send, METH_VARARGS, "send(task_id, status, frames): a task's result or error."},
 	{"serve", (PyCFunction)worker_serve, METH_VARARGS,
-	 "serve(run, init, labels=None): loop until shutdown: run(message, task_id) -> (status, frames) for "
-	 "each task, init(message); labels: _output.Labeller.c_state(), to label each task's output."},
+	 "serve(run, init, labels=None, fast=None): loop until shutdown: run(message, task_id) -> (status, frames) "
+	 "for each task, init(message); labels: _output.Labeller.c_state(), to label each task's output; fast: "
+	 "pmp.worker._fast_state(), to run common tasks in C."},
 	{"close", (PyCFunction)worker_close, METH_NOARGS, "Disconnect (flushing a last result, for a bounded time)."},
 	{NULL, NULL, 0, NULL},
 };

@@ -39,6 +39,51 @@ def dumps(obj):
     return [main, *buffers]
 
 
+# A task goes as [head, pickle of (args, kwargs), buffers...], where head is the pickle of
+# a function or class that pickles by reference (its module's name and its own): the
+# controller pickles each such function once, and a worker unpickles each head once.
+# Pickling a global looks its module up and the name in it, and unpickling imports the
+# module and looks the name up again: 4.9K of the 8.4K instructions of pickling a no-op
+# task, 5.2K of the 7.9K of unpickling it. Any other function (a lambda, a closure, one of
+# __main__, a callable object) goes as [b"", pickle of (fn, args, kwargs), buffers...].
+# The caches hold module-level functions and classes, which live as long as their modules
+# do anyway, and start afresh when full.
+_HEAD_TYPES = (type(len), type(dumps), type)  # built-in function, def, class
+_CACHE_MAX = 4096
+_heads = {}      # controller: function -> its head
+_functions = {}  # worker: head (bytes) -> function
+
+
+def dumps_task(fn, args, kwargs):
+    """The frames of the task fn(*args, **kwargs) (see _heads above)."""
+    head = None
+    if type(fn) in _HEAD_TYPES and not _registered_by_value():
+        head = _heads.get(fn)
+        if head is None and _core.plain(fn, _by_reference_plainly):
+            if len(_heads) >= _CACHE_MAX:
+                _heads.clear()
+            head = _heads[fn] = pickle.dumps(fn, protocol=5)
+    if head is None:
+        return [b"", *dumps((fn, args, kwargs))]
+    return [head, *dumps((args, kwargs))]
+
+
+def loads_task(frames):
+    """(fn, args, kwargs) of dumps_task's frames."""
+    head, *rest = frames
+    if not len(head):
+        return loads(rest)
+    key = bytes(head)
+    fn = _functions.get(key)
+    if fn is None:
+        fn = pickle.loads(key)
+        if len(_functions) >= _CACHE_MAX:
+            _functions.clear()
+        _functions[key] = fn
+    args, kwargs = loads(rest)
+    return fn, args, kwargs
+
+
 def _load_cloudpickle():
     global _cloudpickle
     if _cloudpickle is None:

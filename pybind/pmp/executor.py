@@ -203,7 +203,7 @@ class Executor(concurrent.futures.Executor):
 
     def _send(self, future, fn, args, kwargs, spec):
         """Pickles and queues a task; pickling errors propagate to the caller."""
-        frames = _serialize.dumps((fn, args, kwargs))
+        frames = _serialize.dumps_task(fn, args, kwargs)
         if self._max_message_size is not None:
             size = sum(memoryview(f).nbytes for f in frames)
             if size > self._max_message_size:

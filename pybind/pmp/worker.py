@@ -70,7 +70,7 @@ class _Task:
         if self.init_error is not None:
             return False, self.init_error
         try:
-            fn, args, kwargs = _serialize.loads(frames)
+            fn, args, kwargs = _serialize.loads_task(frames)
             return True, fn(*args, **_with_init(fn, args, kwargs, self.init))
         except BaseException as e:
             return False, e
@@ -94,23 +94,32 @@ def _answer(ok, value):
     return _core.ERROR, _serialize.error_frames(value)
 
 
+def _fast_state():
+    """What Worker.serve needs to run a common task in C (pybind/_core/fast_task.c) as
+    _Task.run and _answer would: the functions of head frames, pickle, plain()'s question,
+    _answer for every other outcome, and the limit on a result's size."""
+    return (_serialize._functions, _serialize._CACHE_MAX, _serialize.pickle.loads, _serialize.pickle.dumps,
+            _serialize._by_reference_plainly, _answer, _MAX_MESSAGE_SIZE)
+
+
 def serve_serial(worker, output=None):
-    """The receive/run/send loop runs in C (pmp._core.Worker.serve); Python only runs tasks.
-    With output (a _output.Labeller), serve names each task in what it prints, in C too."""
+    """The receive/run/send loop runs in C (pmp._core.Worker.serve), and so do common
+    tasks; Python runs the others. With output (a _output.Labeller), serve names each task
+    in what it prints, in C too."""
     task = _Task()
 
     def run(message, task_id):
         return _answer(*task.run(message))
 
     if output is None:
-        worker.serve(run, task.set_up)
+        worker.serve(run, task.set_up, None, _fast_state())
         return
 
     def set_up(message):
         task.set_up(message)
         output.end()  # what the init function printed goes out as the worker's, not a task's
 
-    worker.serve(run, set_up, output.c_state())
+    worker.serve(run, set_up, output.c_state(), _fast_state())
 
 
 def serve_mpi(comm, worker, output=None):

@@ -2,6 +2,7 @@
 cloudpickle writes, and pmp's Future (no Condition until one is needed) behaves as
 concurrent.futures.Future does."""
 import concurrent.futures
+import functools
 import math
 import os
 import pickle
@@ -320,3 +321,92 @@ def test_map_and_pool_tasks_do_not_import_the_executor_into_workers():
         assert pool.map(abs, range(-30, 0), chunksize=10) == list(range(30, 0, -1))
         assert pool.apply(abs, (-1,)) == 1
         assert pool.apply(eval, (probe, {})) == []
+
+
+def test_a_task_carries_its_functions_pickle_once_pickled_and_once_unpickled():
+    """dumps_task: a function pickled by reference goes as a head frame the controller
+    pickles once; loads_task unpickles a head once, then takes it from its cache."""
+    frames = _serialize.dumps_task(library_function, (1,), {"k": 2})
+    assert frames[0] == pickle.dumps(library_function, protocol=5)
+    assert frames[1:] == _serialize.dumps(((1,), {"k": 2}))
+    assert _serialize.dumps_task(library_function, (5,), {})[0] is frames[0]
+    assert _serialize.loads_task(frames) == (library_function, (1,), {"k": 2})
+    key = bytes(frames[0])
+    _serialize._functions[key] = math.sqrt  # what the cache holds is what the task calls
+    try:
+        assert _serialize.loads_task(frames)[0] is math.sqrt
+    finally:
+        del _serialize._functions[key]
+    assert _serialize.loads_task(_serialize.dumps_task(math.sqrt, (4.0,), {}))[0] is math.sqrt
+
+
+def test_a_task_of_any_other_function_carries_it_whole():
+    twice = lambda x: 2 * x  # noqa: E731
+    for fn in (twice, functools.partial(returns)):
+        frames = _serialize.dumps_task(fn, (3,), {})
+        assert frames[0] == b"" and frames[1:] == _serialize.dumps((fn, (3,), {}))
+        loaded, args, kwargs = _serialize.loads_task(frames)
+        assert loaded(*args, **kwargs) == fn(3)
+
+
+def test_a_module_registered_by_value_sends_no_head():
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        assert _serialize.dumps_task(library_function, (1,), {})[0] == b""
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert _serialize.dumps_task(library_function, (1,), {})[0] == pickle.dumps(library_function, protocol=5)
+
+
+def test_the_function_caches_start_afresh_when_full(monkeypatch):
+    monkeypatch.setattr(_serialize, "_CACHE_MAX", 2)
+    monkeypatch.setattr(_serialize, "_heads", {})
+    monkeypatch.setattr(_serialize, "_functions", {})
+    for fn in (math.sqrt, math.floor, math.ceil, library_function):
+        _serialize.loads_task(_serialize.dumps_task(fn, (1.5,), {}))
+        assert 1 <= len(_serialize._heads) <= 2 and 1 <= len(_serialize._functions) <= 2
+    assert list(_serialize._heads) == [math.ceil, library_function]
+
+
+class Unpicklable:
+    def __reduce__(self):
+        raise TypeError("no pickling this")
+
+
+def raises_value_error(text):
+    raise ValueError(text)
+
+
+def returns(value):
+    return value
+
+
+def unpicklable():
+    return Unpicklable()
+
+
+def bytes_of(size):
+    return b"x" * size
+
+
+def test_every_outcome_of_a_task_run_in_c(tmp_path):
+    """A serial worker runs a function pickled by reference in C (pybind/_core/fast_task.c),
+    and leaves every other outcome to Python's _answer: each must read as before."""
+    with pmp.Executor(max_workers=1, block_allocation=True, backend="local", max_message_size=10_000) as exe:
+        assert exe.submit(library_function, 41).result(timeout=TIMEOUT) == 42
+        assert exe.submit(returns, value={"k": [1, 2.5]}).result(timeout=TIMEOUT) == {"k": [1, 2.5]}
+        assert exe.submit(math.sqrt, 16.0).result(timeout=TIMEOUT) == 4.0
+        assert exe.submit(returns, {1, 2}).result(timeout=TIMEOUT) == {1, 2}  # not plain: cloudpickle
+        assert exe.submit(returns, Unpicklable).result(timeout=TIMEOUT) is Unpicklable  # a class, by reference
+        with pytest.raises(ValueError, match="^bad value$") as caught:
+            exe.submit(raises_value_error, "bad value").result(timeout=TIMEOUT)
+        remote = str(caught.value.__cause__)
+        assert "in raises_value_error" in remote and "raise ValueError(text)" in remote
+        with pytest.raises(TypeError, match="unexpected keyword argument"):
+            exe.submit(library_function, y=1).result(timeout=TIMEOUT)
+        with pytest.raises(ValueError, match="the task's result pickles to .* more than max_message_size=10000"):
+            exe.submit(bytes_of, 20_000).result(timeout=TIMEOUT)
+        with pytest.raises(TypeError, match="no pickling this") as caught:
+            exe.submit(unpicklable).result(timeout=TIMEOUT)
+        assert "pmp: the task's result cannot be pickled" in str(caught.value.__cause__)
+        assert exe.submit(library_function, 1).result(timeout=TIMEOUT) == 2  # and the worker goes on
