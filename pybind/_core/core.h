@@ -87,7 +87,7 @@ void core_labels_close(core_labels *l);
 typedef struct {
 	bool on;
 	PyObject *functions;    /* _serialize._functions: head -> function, shared with loads_task */
-	Py_ssize_t functions_max;
+	PyObject *function_of;  /* _serialize.function_of(head): unpickles and caches a new one */
 	PyObject *loads, *dumps; /* pickle's */
 	PyObject *by_reference; /* for core_is_plain */
 	PyObject *answer;       /* pmp.worker._answer(ok, value) -> (status, frames) */

@@ -12,11 +12,11 @@ int core_fast_open(PyObject *state, core_fast *f)
 	memset(f, 0, sizeof(*f));
 	if (state == Py_None)
 		return 0;
-	PyObject *functions, *loads, *dumps, *by_reference, *answer;
-	Py_ssize_t functions_max, max_size;
-	if (!PyArg_ParseTuple(state, "O!nOOOOn:fast (functions, max, loads, dumps, by_reference, answer, max size)",
-			      &PyDict_Type, &functions, &functions_max, &loads, &dumps, &by_reference, &answer,
-			      &max_size))
+	PyObject *functions, *function_of, *loads, *dumps, *by_reference, *answer;
+	Py_ssize_t max_size;
+	if (!PyArg_ParseTuple(state, "O!OOOOOn:fast (functions, function_of, loads, dumps, by_reference, answer, "
+			      "max size)", &PyDict_Type, &functions, &function_of, &loads, &dumps, &by_reference,
+			      &answer, &max_size))
 		return -1;
 	f->protocol_kw = Py_BuildValue("(s)", "protocol");
 	f->protocol = PyLong_FromLong(5);
@@ -25,11 +25,11 @@ int core_fast_open(PyObject *state, core_fast *f)
 		return -1;
 	}
 	f->functions = Py_NewRef(functions);
+	f->function_of = Py_NewRef(function_of);
 	f->loads = Py_NewRef(loads);
 	f->dumps = Py_NewRef(dumps);
 	f->by_reference = Py_NewRef(by_reference);
 	f->answer = Py_NewRef(answer);
-	f->functions_max = functions_max;
 	f->max_size = max_size;
 	f->on = true;
 	return 0;
@@ -38,6 +38,7 @@ int core_fast_open(PyObject *state, core_fast *f)
 void core_fast_close(core_fast *f)
 {
 	Py_CLEAR(f->functions);
+	Py_CLEAR(f->function_of);
 	Py_CLEAR(f->loads);
 	Py_CLEAR(f->dumps);
 	Py_CLEAR(f->by_reference);
@@ -47,8 +48,8 @@ void core_fast_close(core_fast *f)
 	f->on = false;
 }
 
-/* The function of a head frame: unpickled once, then from the cache (shared with
- * _serialize.loads_task, and cleared as it clears it when full). New reference. */
+/* The function of a head frame: from the cache shared with _serialize.loads_task, or
+ * unpickled into it by _serialize.function_of. New reference. */
 static PyObject *function_of(core_fast *f, pmp_frame head)
 {
 	PyObject *key = PyBytes_FromStringAndSize(head.data, (Py_ssize_t)head.size);
@@ -57,11 +58,8 @@ static PyObject *function_of(core_fast *f, pmp_frame head)
 	PyObject *fn = PyDict_GetItemWithError(f->functions, key);
 	if (fn) {
 		Py_INCREF(fn);
-	} else if (!PyErr_Occurred() && (fn = PyObject_CallOneArg(f->loads, key))) {
-		if (PyDict_GET_SIZE(f->functions) >= f->functions_max)
-			PyDict_Clear(f->functions);
-		if (PyDict_SetItem(f->functions, key, fn) < 0)
-			Py_CLEAR(fn);
+	} else if (!PyErr_Occurred()) {
+		fn = PyObject_CallOneArg(f->function_of, key);
 	}
 	Py_DECREF(key);
 	return fn;

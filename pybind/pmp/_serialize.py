@@ -76,12 +76,19 @@ def loads_task(frames):
     key = bytes(head)
     fn = _functions.get(key)
     if fn is None:
-        fn = pickle.loads(key)
-        if len(_functions) >= _CACHE_MAX:
-            _functions.clear()
-        _functions[key] = fn
+        fn = function_of(key)
     args, kwargs = loads(rest)
     return fn, args, kwargs
+
+
+def function_of(head):
+    """The function of a head (bytes) not in _functions yet: unpickled and kept there.
+    Worker.serve's C path (pybind/_core/fast_task.c) calls it too, on a miss of its own."""
+    fn = pickle.loads(head)
+    if len(_functions) >= _CACHE_MAX:
+        _functions.clear()
+    _functions[head] = fn
+    return fn
 
 
 def _load_cloudpickle():

@@ -96,9 +96,9 @@ def _answer(ok, value):
 
 def _fast_state():
     """What Worker.serve needs to run a common task in C (pybind/_core/fast_task.c) as
-    _Task.run and _answer would: the functions of head frames, pickle, plain()'s question,
-    _answer for every other outcome, and the limit on a result's size."""
-    return (_serialize._functions, _serialize._CACHE_MAX, _serialize.pickle.loads, _serialize.pickle.dumps,
+    _Task.run and _answer would: the functions of head frames and what adds one, pickle,
+    plain()'s question, _answer for every other outcome, and the limit on a result's size."""
+    return (_serialize._functions, _serialize.function_of, _serialize.pickle.loads, _serialize.pickle.dumps,
             _serialize._by_reference_plainly, _answer, _MAX_MESSAGE_SIZE)
 
 
