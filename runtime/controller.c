@@ -208,6 +208,10 @@ static void give_up(pmp_controller *c, const char *why)
 		return;
 	c->broken = true;
 	snprintf(c->broken_text, sizeof(c->broken_text), "%s", why);
+	/* Before the tasks' failures: whoever waits for workers (not for a task) learns it too. */
+	pmp_event *e = add_event(c, PMP_EVENT_BROKEN, 0, -1, 0);
+	if (e)
+		snprintf(event_text(c, e), TEXT_MAX, "%s", why);
 	fail_queued(c, &c->block_q, why);
 	fail_queued(c, &c->pertask_q, why);
 }

@@ -81,6 +81,7 @@ static int core_exec(PyObject *module)
 	    PyModule_AddIntConstant(module, "EVENT_TASK_FAILED", PMP_EVENT_TASK_FAILED) < 0 ||
 	    PyModule_AddIntConstant(module, "EVENT_WORKER_READY", PMP_EVENT_WORKER_READY) < 0 ||
 	    PyModule_AddIntConstant(module, "EVENT_WORKER_EXIT", PMP_EVENT_WORKER_EXIT) < 0 ||
+	    PyModule_AddIntConstant(module, "EVENT_BROKEN", PMP_EVENT_BROKEN) < 0 ||
 	    PyModule_AddIntConstant(module, "REQUEST_TASK", PMP_REQUEST_TASK) < 0 ||
 	    PyModule_AddIntConstant(module, "REQUEST_INIT", PMP_REQUEST_INIT) < 0 ||
 	    PyModule_AddIntConstant(module, "REQUEST_SHUTDOWN", PMP_REQUEST_SHUTDOWN) < 0 ||

@@ -115,7 +115,8 @@ class Executor(concurrent.futures.Executor):
         self._shutdown = False
         self._core_stopping = False
         self.workers_ready = 0  # workers that connected so far (replacements too)
-        self._ready = threading.Condition()
+        self._broken = None  # why, once workers cannot start (the controller gave up)
+        self._ready = threading.Condition()  # workers_ready, _broken, or shutdown changed
 
         this = weakref.ref(self)
         self._core = _core.Controller(lambda events: _deliver(this, events),
@@ -155,11 +156,19 @@ class Executor(concurrent.futures.Executor):
 
     def wait_for_workers(self, timeout=None):
         """Blocks until each long-lived worker (block allocation) has connected: True, or
-        False after timeout seconds. Tasks need not wait for this; benchmarks and tests
-        that must know where tasks go do."""
+        False after timeout seconds or once the executor is shut down. True at once for a
+        worker per task: there are none to wait for. BrokenExecutor when workers cannot
+        start. Tasks need not wait for this; benchmarks and tests that must know where
+        tasks go do."""
+        if not self._block_allocation:
+            return True
         self._reclaim_io()
         with self._ready:
-            return self._ready.wait_for(lambda: self.workers_ready >= self._max_workers, timeout)
+            self._ready.wait_for(lambda: self.workers_ready >= self._max_workers or self._broken is not None
+                                 or self._shutdown, timeout)
+            if self._broken is not None and self.workers_ready < self._max_workers:
+                raise BrokenExecutor(self._broken)
+            return self.workers_ready >= self._max_workers
 
     @property
     def max_workers(self):
@@ -341,6 +350,8 @@ class Executor(concurrent.futures.Executor):
                          ", cancelling those not started" if cancel_futures else "")
             self._shutdown = True
             pending = list(self._waiting) + list(self._futures.values()) if cancel_futures else ()
+        with self._ready:  # wait_for_workers() ends: no more workers come
+            self._ready.notify_all()
         for future in pending:
             future.cancel()
         with self._shutdown_lock:
@@ -421,6 +432,11 @@ class Executor(concurrent.futures.Executor):
             elif kind == _core.EVENT_WORKER_EXIT:
                 self._worker_nodes.pop(worker, None)
                 self._log_exit(status, text)
+            elif kind == _core.EVENT_BROKEN:
+                log.error("%s", _unprefixed(text))
+                with self._ready:
+                    self._broken = text
+                    self._ready.notify_all()
 
     def _record_failure(self, task, future, worker, exc):
         self._error_log.record(task, getattr(future, "_pmp_function", None), worker,

@@ -95,6 +95,9 @@ enum pmp_event_kind {
 	PMP_EVENT_TASK_FAILED,  /* task cannot run: workers cannot start (text says why) */
 	PMP_EVENT_WORKER_READY, /* worker connected: text is "pid host" */
 	PMP_EVENT_WORKER_EXIT,  /* worker process ended: status is its wait status */
+	PMP_EVENT_BROKEN,       /* the controller gave up, once: workers cannot start (text says
+				   why); queued tasks fail (PMP_EVENT_TASK_FAILED after this), so
+				   do later submits, and no worker connects any more */
 };
 
 typedef struct pmp_event {

@@ -203,6 +203,18 @@ static struct rec worker_event(struct recorder *r, enum pmp_event_kind kind, int
 	return event_at(r, i);
 }
 
+/* Index of the first event of kind, or -1. */
+static long kind_index(struct recorder *r, enum pmp_event_kind kind)
+{
+	long found = -1;
+	pthread_mutex_lock(&r->mu);
+	for (size_t i = 0; i < r->n && found < 0; i++)
+		if (r->ev[i].kind == kind)
+			found = (long)i;
+	pthread_mutex_unlock(&r->mu);
+	return found;
+}
+
 static long task_index(struct recorder *r, uint64_t task)
 {
 	pthread_mutex_lock(&r->mu);
@@ -1323,6 +1335,13 @@ static void cannot_start(const char *const *argv, bool per_task, const char *rea
 	wait_task(&r, 2);
 	if (per_task)
 		expect_echo(&r, 100, "", "sleep");
+	/* Said once, with the reason, before the tasks' failures. */
+	assert_int_equal(count_kind(&r, PMP_EVENT_BROKEN), 1);
+	struct rec broken = event_at(&r, kind_index(&r, PMP_EVENT_BROKEN));
+	assert_prefix(broken.text, "pmp: ");
+	assert_contains(broken.text, "3 in a row");
+	assert_contains(broken.text, reason);
+	assert_true(kind_index(&r, PMP_EVENT_BROKEN) < task_index(&r, 1));
 	for (uint64_t t = 1; t <= 2; t++) {
 		struct rec x = task_event(&r, t);
 		assert_int_equal(x.kind, PMP_EVENT_TASK_FAILED);
