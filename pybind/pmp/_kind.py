@@ -5,6 +5,9 @@ its share of a short queue, rather than run dry between answers. Calls of a func
 known yet, and of callables without a kind (0), keep the share rule."""
 import functools
 
+_CACHE_MAX = 4096
+_cache = {}  # see of_function
+
 
 def unwrap(fn, args):
     """(wrapper, the user's function) of a task: pmp's own wrappers (map's chunks, Pool's
@@ -13,6 +16,25 @@ def unwrap(fn, args):
     if getattr(fn, "_pmp_wraps_first_argument", False) and args:
         return fn, args[0]
     return None, fn
+
+
+def of_function(fn, args, by_reference):
+    """of(fn, args), cached when by_reference: fn is a module's function, class or
+    built-in, which pickles by reference (its task went with a head, _serialize.dumps_task).
+    Such a kind never changes, and fn lives as long as its module anyway; computing a kind
+    took 0.29 us of a 3.5 us submit (timeit), a look-up takes 0.05. Not cached: lambdas,
+    closures and callable objects (a new object per call would be kept alive, with its
+    closure), and pmp's wrappers (their kind is their argument's)."""
+    if not by_reference:
+        return of(fn, args)
+    kind = _cache.get(fn)
+    if kind is None:
+        kind = of(fn, args)
+        if not getattr(fn, "_pmp_wraps_first_argument", False):
+            if len(_cache) >= _CACHE_MAX:
+                _cache.clear()
+            _cache[fn] = kind
+    return kind
 
 
 def of(fn, args):

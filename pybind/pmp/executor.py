@@ -189,16 +189,19 @@ class Executor(concurrent.futures.Executor):
     def submit(self, fn, /, *args, resource_dict=None, **kwargs):
         if not callable(fn):
             raise TypeError(f"{fn!r} is not callable")
-        spec = self._spec_for(resource_dict)
+        spec = None if resource_dict is None and self._block_allocation else self._spec_for(resource_dict)
+        # Pickled before the lock: pickling errors propagate, and a large task does not
+        # hold up other threads' submits.
+        deps = find_in_call(args, kwargs) if args or kwargs else None
+        frames = None if deps else self._frames(fn, args, kwargs)
         with self._shutdown_lock:
             if self._shutdown:
                 raise RuntimeError("cannot schedule new futures after shutdown")
             future = Future()
             if self._error_log is not None:
                 future._pmp_function = function_name(fn, args)  # for its record, if it fails
-            deps = find_in_call(args, kwargs)
             if not deps:
-                self._send(future, fn, args, kwargs, spec)
+                self._queue(future, frames, spec, _kind.of_function(fn, args, len(frames[0]) > 0))
                 return future
             if self._disable_dependencies:
                 raise ValueError("a future was passed as an argument but disable_dependencies=True: "
@@ -210,23 +213,32 @@ class Executor(concurrent.futures.Executor):
 
     submit.__doc__ = concurrent.futures.Executor.submit.__doc__
 
-    def _send(self, future, fn, args, kwargs, spec):
-        """Pickles and queues a task; pickling errors propagate to the caller."""
+    def _frames(self, fn, args, kwargs):
+        """The task's frames (_serialize.dumps_task), within max_message_size."""
         frames = _serialize.dumps_task(fn, args, kwargs)
         if self._max_message_size is not None:
             size = sum(memoryview(f).nbytes for f in frames)
             if size > self._max_message_size:
                 raise ValueError(f"pmp: this task pickles to {size} bytes, more than max_message_size="
                                  f"{self._max_message_size}: pass less data, or raise the limit")
+        return frames
+
+    def _queue(self, future, frames, spec, kind):
+        """Gives the task of future to the controller."""
         task = next(self._ids)
         self._futures[task] = future
         future._pmp_executor, future._pmp_task = self, task
         try:
-            self._core.submit(task, frames, spec, _kind.of(fn, args))
+            self._core.submit(task, frames, spec, kind)
         except _core.Error as e:
             self._futures.pop(task, None)
             future._pmp_executor = None
             raise BrokenExecutor(str(e)) from None
+
+    def _send(self, future, fn, args, kwargs, spec):
+        """Pickles and queues a task; pickling errors propagate to the caller."""
+        frames = self._frames(fn, args, kwargs)
+        self._queue(future, frames, spec, _kind.of_function(fn, args, len(frames[0]) > 0))
 
     def _wait(self, task, timeout):
         """Runs the controller's I/O on this thread until task's result is delivered (a

@@ -77,3 +77,47 @@ def test_each_wrapper_of_a_function_is_a_kind_of_its_own():
 def test_an_unhashable_callable_has_no_kind():
     assert _kind.of(Unhashable(), (1,)) == 0
     assert _kind.of(abs, (1,)) not in (0, _kind.of(square, ()))
+
+
+def test_kinds_of_functions_sent_by_reference_are_cached(monkeypatch):
+    monkeypatch.setattr(_kind, "_cache", {})
+    assert _kind.of_function(square, (1,), True) == _kind.of(square, (1,))
+    assert _kind.of_function(Model, (), True) == _kind.of(Model, ())
+    assert _kind.of_function(abs, (1,), True) == _kind.of(abs, (1,))
+    assert set(_kind._cache) == {square, Model, abs}
+    # From the cache from now on: a stale entry would show.
+    _kind._cache[square] = 12345
+    assert _kind.of_function(square, (2,), True) == 12345
+
+
+def test_kinds_of_lambdas_closures_and_wrappers_are_not_cached(monkeypatch):
+    monkeypatch.setattr(_kind, "_cache", {})
+    fn = lambda x: x  # noqa: E731 - a new object per call in real code
+    assert _kind.of_function(fn, (1,), False) == _kind.of(fn, (1,))
+    # pmp's wrappers go by reference, but their kind is their argument's
+    squares = _kind.of_function(_run_chunk, (square, ((1,),)), True)
+    cubes = _kind.of_function(_run_chunk, (cube, ((1,),)), True)
+    assert squares == _kind.of(_run_chunk, (square, ((1,),))) and cubes == _kind.of(_run_chunk, (cube, ((1,),)))
+    assert squares != cubes
+    assert _kind._cache == {}
+
+
+def test_the_kind_cache_starts_afresh_when_full(monkeypatch):
+    monkeypatch.setattr(_kind, "_cache", {})
+    monkeypatch.setattr(_kind, "_CACHE_MAX", 2)
+    for fn in (square, cube, Model, abs):
+        assert _kind.of_function(fn, (1,), True) == _kind.of(fn, (1,))
+        assert 1 <= len(_kind._cache) <= 2
+    assert list(_kind._cache) == [Model, abs]
+
+
+def test_the_executor_caches_the_kinds_of_module_functions_only(monkeypatch):
+    import pmp
+
+    monkeypatch.setattr(_kind, "_cache", {})
+    local = lambda x: x * 2  # noqa: E731
+    with pmp.Executor(max_workers=1, block_allocation=True, backend="local") as ex:
+        assert ex.submit(square, 3).result() == 9
+        assert ex.submit(local, 3).result() == 6
+        assert list(ex.map(square, [1, 2], chunksize=2)) == [1, 4]
+    assert set(_kind._cache) == {square}
