@@ -201,7 +201,7 @@ class Executor(concurrent.futures.Executor):
             if self._error_log is not None:
                 future._pmp_function = function_name(fn, args)  # for its record, if it fails
             if not deps:
-                self._queue(future, frames, spec, _kind.of_function(fn, args, len(frames[0]) > 0))
+                self._queue(future, fn, args, frames, spec)
                 return future
             if self._disable_dependencies:
                 raise ValueError("a future was passed as an argument but disable_dependencies=True: "
@@ -223,8 +223,9 @@ class Executor(concurrent.futures.Executor):
                                  f"{self._max_message_size}: pass less data, or raise the limit")
         return frames
 
-    def _queue(self, future, frames, spec, kind):
-        """Gives the task of future to the controller."""
+    def _queue(self, future, fn, args, frames, spec):
+        """Gives the task of future, fn(*args, ...) as _frames made it, to the controller."""
+        kind = _kind.of_function(fn, args, len(frames[0]) > 0)  # a head: fn went by reference
         task = next(self._ids)
         self._futures[task] = future
         future._pmp_executor, future._pmp_task = self, task
@@ -237,8 +238,7 @@ class Executor(concurrent.futures.Executor):
 
     def _send(self, future, fn, args, kwargs, spec):
         """Pickles and queues a task; pickling errors propagate to the caller."""
-        frames = self._frames(fn, args, kwargs)
-        self._queue(future, frames, spec, _kind.of_function(fn, args, len(frames[0]) > 0))
+        self._queue(future, fn, args, self._frames(fn, args, kwargs), spec)
 
     def _wait(self, task, timeout):
         """Runs the controller's I/O on this thread until task's result is delivered (a
