@@ -189,7 +189,7 @@ class Executor(concurrent.futures.Executor):
     def submit(self, fn, /, *args, resource_dict=None, **kwargs):
         if not callable(fn):
             raise TypeError(f"{fn!r} is not callable")
-        spec = None if resource_dict is None and self._block_allocation else self._spec_for(resource_dict)
+        spec = self._spec_for(resource_dict)
         # Pickled before the lock: pickling errors propagate, and a large task does not
         # hold up other threads' submits.
         deps = find_in_call(args, kwargs) if args or kwargs else None
