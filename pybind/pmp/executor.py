@@ -426,9 +426,11 @@ class Executor(concurrent.futures.Executor):
                     future.set_exception(exc)
             elif kind in (_core.EVENT_TASK_LOST, _core.EVENT_TASK_FAILED):
                 lost = kind == _core.EVENT_TASK_LOST
-                # A lost worker has its own warning (EVENT_WORKER_EXIT); workers that cannot
-                # start fail every queued task: an error.
-                (log.info if lost else log.error)("task %d fails: %s", task, _unprefixed(text))
+                # A lost worker has its own warning (EVENT_WORKER_EXIT), and workers that
+                # cannot start their one error (EVENT_BROKEN, before the queued tasks'
+                # failures): one line, not one a queued task. Any other failure: an error.
+                said = lost or (self._broken is not None and text == self._broken)
+                (log.info if said else log.error)("task %d fails: %s", task, _unprefixed(text))
                 future = self._futures.pop(task, None)
                 if future is not None and future.set_running_or_notify_cancel():
                     future._pmp_executor = None

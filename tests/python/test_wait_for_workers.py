@@ -1,6 +1,9 @@
 """Executor.wait_for_workers() never hangs: it returns at once when there are no
 long-lived workers to wait for, raises BrokenExecutor when they cannot start, and returns
 False once the executor is shut down."""
+import concurrent.futures
+import fcntl
+import logging
 import threading
 import time
 
@@ -89,5 +92,30 @@ def test_false_when_shut_down_while_waiting(monkeypatch):
         assert finished(thread)
         assert out == {"result": False}
         assert ex.wait_for_workers() is False  # and at once, after it
+    finally:
+        ex.shutdown(wait=True)
+
+
+def test_one_error_not_one_a_task_when_workers_cannot_start(monkeypatch, tmp_path, caplog):
+    # Workers that die, unconnected, once the test lets them (flock(1) waits for the lock
+    # the test holds), so the tasks are queued before: each fails with the reason, and
+    # the log says it once (it said it once more for every queued task).
+    lock = tmp_path / "workers-may-die"
+    caplog.set_level(logging.INFO, logger="pmp")
+    with open(lock, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        workers_run(monkeypatch, ["/usr/bin/flock", str(lock), "/bin/false"])
+        ex = pmp.Executor(max_workers=2, block_allocation=True, backend="local")
+        futures = [ex.submit(sum, (i, 1)) for i in range(20)]
+    try:
+        done, not_done = concurrent.futures.wait(futures, timeout=JOIN_SECONDS)
+        assert not not_done
+        for future in futures:
+            assert isinstance(future.exception(), pmp.BrokenExecutor)
+            assert "fail to start" in str(future.exception())
+        errors = [r for r in caplog.records if r.name.startswith("pmp") and r.levelno >= logging.ERROR]
+        assert [r.getMessage() for r in errors] == [str(futures[0].exception())[len("pmp: "):]]
+        told = [r for r in caplog.records if r.name == "pmp.executor" and "fails:" in r.getMessage()]
+        assert len(told) == 20 and all(r.levelno == logging.INFO for r in told)  # still there, for -v
     finally:
         ex.shutdown(wait=True)
