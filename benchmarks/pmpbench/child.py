@@ -7,6 +7,7 @@ whole process group. Each result is printed as soon as it exists, one line each
 import functools
 import json
 import os
+import statistics
 import sys
 import time
 import traceback
@@ -77,6 +78,30 @@ def run_scale(spec):
             return dict(workloads.noop_throughput(ex, spec["sizes"]["scale_tasks"]), workers=n, ready_s=ready_s)
 
     measure("scale", peer, scaled)
+
+
+def run_scale_paired(spec):
+    """(7)'s target in turns: fresh pools of the fewest and of the most workers, each
+    measured as run_scale measures it, one after the other, pair by pair (the order
+    alternating, so that neither always goes first); the ratio is the median of the
+    pairs' ratios. Sessions seconds apart see this machine at different speeds: the
+    2-worker sessions of the full run at bc926b6 read 139,159-189,518 tasks/s, and those
+    of runs of (7) alone two days later 110,054-122,267."""
+    s = spec["sizes"]
+    few, many = s["scale_workers"][0], s["scale_workers"][-1]
+
+    def in_turns():
+        rates, ratios = {few: [], many: []}, []
+        for i in range(s["scale_pairs"]):
+            for n in (few, many) if i % 2 == 0 else (many, few):
+                with peers.open_executor("pmp", n, spec["backend"]) as ex:
+                    rates[n].append(workloads.noop_throughput(ex, s["scale_tasks"])["tasks_per_s"])
+            ratios.append(rates[many][-1] / rates[few][-1])
+        return {"few": few, "many": many, "few_tasks_per_s": statistics.median(rates[few]),
+                "many_tasks_per_s": statistics.median(rates[many]), "ratio": statistics.median(ratios),
+                "ratios": [round(r, 3) for r in ratios]}
+
+    measure("scale-paired", "pmp", in_turns)
 
 
 def run_pertask(spec):
@@ -154,7 +179,8 @@ def run_floor_import(spec):
                 spec["sizes"]["startup_workers"], spec["sizes"]["floor_steps"])
 
 
-KINDS = {"peer": run_peer, "startup": run_startup, "scale": run_scale, "pertask": run_pertask,
+KINDS = {"peer": run_peer, "startup": run_startup, "scale": run_scale, "scale-paired": run_scale_paired,
+         "pertask": run_pertask,
          "memory": run_memory, "floor-zmq": run_floor_zmq, "floor-import": run_floor_import,
          "floor-scale": run_floor_scale}
 

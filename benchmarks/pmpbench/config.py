@@ -16,6 +16,7 @@ FULL = {
     "pertask_tasks": 100,
     "scale_workers": (2, 16, 64, 128),
     "scale_tasks": 20_000,
+    "scale_pairs": 5,  # (7)'s target: pools of 2 and of 128 in turns, pairs a round
     "memory_tasks": 1_000_000,
     "floor_roundtrips": 5_000,
     "floor_steps": 5,
@@ -32,6 +33,7 @@ QUICK = dict(
     startup_reps=2,
     pertask_tasks=16,
     scale_tasks=2_000,
+    scale_pairs=2,
     memory_tasks=100_000,
     floor_roundtrips=1_000,
     floor_steps=3,

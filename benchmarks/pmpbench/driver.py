@@ -74,6 +74,8 @@ def plan(peers, kinds, sizes, workers, rounds=1):
     timed.append(Session("pertask", "pertask", "pmp", workers))
     for n in sizes["scale_workers"]:
         timed += [Session(f"scale-{p}-{n}", "scale", p, n) for p in ("pmp", "process") if p in peers]
+    if "pmp" in peers:
+        timed.append(Session("scale-paired", "scale-paired", "pmp"))
     timed.append(Session("floor-scale", "floor-scale"))
     sessions = [dataclasses.replace(s, name=f"{s.name}-r{r}" if rounds > 1 else s.name)
                 for r in range(1, rounds + 1) for s in timed]
