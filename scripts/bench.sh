@@ -27,8 +27,16 @@ fi
 cmake --build "$build" -j "$(nproc)" >/dev/null || { echo "pmp bench: the build failed" >&2; exit 1; }
 
 echo "== local cluster"
-"$repo/scripts/cluster.sh" status >/dev/null 2>&1 || "$repo/scripts/cluster.sh" start
+# With the plugin of the build being measured: a tree whose build/ is elsewhere (or
+# absent) would get a cluster without --pmp-* options.
+"$repo/scripts/cluster.sh" status >/dev/null 2>&1 ||
+  PMP_PLUGIN=${PMP_PLUGIN:-$build/spank/spank_pmp.so} "$repo/scripts/cluster.sh" start
 eval "$("$repo/scripts/cluster.sh" env)"
+srun_help=$(srun --help 2>&1 || true)
+[[ $srun_help == *--pmp-workers* ]] || {
+  echo "pmp bench: this cluster's srun has no --pmp-* options (it was started without pmp's plugin): run scripts/cluster.sh stop, then this again" >&2
+  exit 1
+}
 
 echo "== run 1: local backend"
 "${driver[@]}" --backend local "$@"
