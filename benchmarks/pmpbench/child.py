@@ -85,8 +85,8 @@ def run_scale_paired(spec):
     measured as run_scale measures it, one after the other, pair by pair (the order
     alternating, so that neither always goes first); the ratio is the median of the
     pairs' ratios. Sessions seconds apart see this machine at different speeds: the
-    2-worker sessions of the full run at bc926b6 read 139,159-189,518 tasks/s, and those
-    of runs of (7) alone two days later 110,054-122,267."""
+    2-worker sessions of the full run at bc926b6 read 139,159-189,518 tasks/s, those of
+    runs of (7) two days later 110,054-122,267."""
     s = spec["sizes"]
     few, many = s["scale_workers"][0], s["scale_workers"][-1]
 
