@@ -102,12 +102,13 @@ def test_one_error_not_one_a_task_when_workers_cannot_start(monkeypatch, tmp_pat
     # the log says it once (it said it once more for every queued task).
     lock = tmp_path / "workers-may-die"
     caplog.set_level(logging.INFO, logger="pmp")
-    with open(lock, "w") as held:
-        fcntl.flock(held, fcntl.LOCK_EX)
-        workers_run(monkeypatch, ["/usr/bin/flock", str(lock), "/bin/false"])
-        ex = pmp.Executor(max_workers=2, block_allocation=True, backend="local")
-        futures = [ex.submit(sum, (i, 1)) for i in range(20)]
+    held = open(lock, "w")
+    fcntl.flock(held, fcntl.LOCK_EX)
+    workers_run(monkeypatch, ["/usr/bin/flock", str(lock), "/bin/false"])
+    ex = pmp.Executor(max_workers=2, block_allocation=True, backend="local")
     try:
+        futures = [ex.submit(sum, (i, 1)) for i in range(20)]
+        held.close()  # the workers may die now
         done, not_done = concurrent.futures.wait(futures, timeout=JOIN_SECONDS)
         assert not not_done
         for future in futures:
@@ -118,4 +119,5 @@ def test_one_error_not_one_a_task_when_workers_cannot_start(monkeypatch, tmp_pat
         told = [r for r in caplog.records if r.name == "pmp.executor" and "fails:" in r.getMessage()]
         assert len(told) == 20 and all(r.levelno == logging.INFO for r in told)  # still there, for -v
     finally:
+        held.close()
         ex.shutdown(wait=True)
