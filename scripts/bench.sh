@@ -8,7 +8,8 @@
 #   scripts/bench.sh --peers pmp,process --only peer,scale
 #
 # Both runs go into benchmarks/results/latest.json and latest.png (one entry per run).
-# Environment: PMP_BUILD_DIR (build tree to build and measure, default build/).
+# Environment: PMP_BUILD_DIR (build tree to build and measure, default build/), PMP_PLUGIN
+# (the SPANK plugin of the cluster bench.sh starts when none runs, default that build's).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${PMP_BUILD_DIR:-$repo/build}
