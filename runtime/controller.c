@@ -859,18 +859,19 @@ static void take_spawn_requests(pmp_controller *c)
 
 /* The worker that the head of the queue goes to. Tasks of a kind known to be short
  * (hold of them run within PMP_HOLD_BUDGET_US) go in runs: to the worker being filled
- * while it holds fewer than hold, else to the next one picked, which is filled from then
- * on. Other tasks go one each in turn, fewest first. With 128 workers on 2 cores, a turn
- * sent about 100 no-op tasks, one to each worker, and each worker woke (and its answer
- * woke the controller) once a task; in runs, the executor ran about twice as many tasks a
- * second (the README has the numbers). */
+ * while it holds fewer than hold (and limit), whatever its window (pmp_wk_takes_run),
+ * else to the next one picked, which is filled from then on. Other tasks go one each in
+ * turn, fewest first. With 128 workers on 2 cores, a turn sent about 100 no-op tasks, one
+ * to each worker, and each worker woke (and its answer woke the controller) once a task;
+ * in runs, the executor ran about twice as many tasks a second (the README has the
+ * numbers). */
 static struct pmp_wk *pick_worker(pmp_controller *c, size_t limit, size_t hold, struct pmp_pick_cursor *cursor)
 {
 	if (c->block_q.head->suspect) /* runs alone: on a worker that holds nothing */
 		return pmp_workers_pick_next(&c->workers, 1, cursor);
 	if (hold > 1) {
 		struct pmp_wk *w = pmp_workers_get(&c->workers, c->filling);
-		if (pmp_wk_takes(w, hold < limit ? hold : limit))
+		if (pmp_wk_takes_run(w, hold < limit ? hold : limit))
 			return w;
 	}
 	struct pmp_wk *w = pmp_workers_pick_next(&c->workers, limit, cursor);

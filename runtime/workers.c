@@ -114,20 +114,29 @@ void pmp_wk_answered(struct pmp_wk *w, bool waited, size_t queued)
 }
 
 /* READY, long-lived, not running a suspect task (taskq.h: it runs alone, and is only ever
- * given to a worker that holds nothing, so it is the head), and with room in its window: its
- * count of tasks, and beyond the first PMP_WINDOW_START their bytes (one task may take them
- * past the bound). Within a turn, tasks only come: once a worker has no room, it has none
- * for the rest of the turn. */
-static bool takes_tasks(const struct pmp_wk *w)
+ * given to a worker that holds nothing, so it is the head), and beyond the first
+ * PMP_WINDOW_START tasks holding less than PMP_WINDOW_BYTES (one task may take it past). */
+static bool takes_any(const struct pmp_wk *w)
 {
 	return w && w->state == PMP_W_READY && !w->per_task && !(w->inflight.head && w->inflight.head->suspect) &&
-	       w->inflight.len < w->window &&
 	       (w->inflight.len < PMP_WINDOW_START || w->inflight_bytes < PMP_WINDOW_BYTES);
+}
+
+/* takes_any, and with room in its window. Within a turn, tasks only come: once a worker
+ * has no room, it has none for the rest of the turn. */
+static bool takes_tasks(const struct pmp_wk *w)
+{
+	return takes_any(w) && w->inflight.len < w->window;
 }
 
 bool pmp_wk_takes(const struct pmp_wk *w, size_t limit)
 {
 	return takes_tasks(w) && w->inflight.len < limit;
+}
+
+bool pmp_wk_takes_run(const struct pmp_wk *w, size_t cap)
+{
+	return takes_any(w) && w->inflight.len < cap;
 }
 
 struct pmp_wk *pmp_workers_pick(const struct pmp_worker_table *t, size_t limit)

@@ -64,7 +64,8 @@ struct pmp_task *pmp_wk_drop_first(struct pmp_wk *w);
  * `workers` long-lived workers (connected or starting), so the round trip does not idle
  * them. Tasks known to be short (pmp_durations_hold: `hold` of them run within a budget;
  * 0 not known) are not slow ones: a worker may hold that many of them however shallow
- * the queue. A worker holds no more than its own window either (pmp_wk.window). */
+ * the queue. A worker holds no more than its own window either (pmp_wk.window), but in a
+ * run of tasks known to be short (pmp_wk_takes_run). */
 size_t pmp_workers_limit(size_t queued, size_t workers, size_t prefetch, size_t hold);
 
 /* The adaptive window (pmp_controller_config.prefetch 0), after each answer. A worker
@@ -92,6 +93,15 @@ void pmp_wk_answered(struct pmp_wk *w, bool waited, size_t queued);
 /* Whether w (may be NULL) is a READY long-lived worker that may take another task: it
  * holds fewer than limit, and has room in its window. */
 bool pmp_wk_takes(const struct pmp_wk *w, size_t limit);
+/* The same for the next task of a run of a kind known to be short (the controller's
+ * pick_worker): it holds fewer than cap, what it may hold of them (pmp_durations_hold,
+ * within pmp_workers_limit), whatever its window. The window finds by trial, doubling
+ * from PMP_WINDOW_START, how many tasks of unknown length a worker should hold; for a
+ * kind whose run time is known, cap is that number from the start. Held to its window,
+ * a run was 8 tasks until the worker had waited for more: 128 workers on 2 cores then
+ * woke and answered in runs of 8 while a burst began, and spread a burst of 20,000 no-op
+ * tasks over all 128 of them (the README has the numbers). The bytes bound stays. */
+bool pmp_wk_takes_run(const struct pmp_wk *w, size_t cap);
 /* The READY long-lived worker with the fewest tasks, if it holds fewer than limit and room
  * in its window (tasks, and beyond PMP_WINDOW_START also bytes). */
 struct pmp_wk *pmp_workers_pick(const struct pmp_worker_table *t, size_t limit);

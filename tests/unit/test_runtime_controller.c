@@ -1864,6 +1864,36 @@ static void test_a_short_kind_goes_out_beyond_the_share(void **st)
 	rec_free(&r);
 }
 
+/* A burst of a kind known to be short goes to the worker as a run of as many as it may
+ * hold of them at once, not held to its window (PMP_WINDOW_START, grown only as the
+ * worker waits for more); a burst of tasks of no kind is. */
+static void test_a_short_run_is_not_held_to_the_window(void **st)
+{
+	(void)st;
+	struct recorder r;
+	pmp_spec *spec;
+	const uint32_t quick = 42;
+	const uint64_t burst = 4 * PMP_WINDOW_START;
+	rec_init(&r);
+	pmp_controller *c = lent_to_this_thread(&r, 0, &spec);
+	const uint64_t first = teach_kind(c, quick, 2) + 1, last = first + burst - 1;
+	for (uint64_t t = first; t <= last; t++)
+		submit_kind(c, t, quick, "quick");
+	/* A "quick" task runs in microseconds: the worker may hold far more than
+	 * PMP_WINDOW_START of them within PMP_HOLD_BUDGET_US. */
+	assert_true(on_workers(c, first, last) > PMP_WINDOW_START);
+	assert_int_equal(pmp_controller_wait(c, last, wait_seconds()), PMP_WAIT_DONE);
+	submit_quick(c, last + 1, last + burst);
+	assert_int_equal(on_workers(c, last + 1, last + burst), PMP_WINDOW_START);
+	pmp_controller_reclaim_io(c);
+	wait_count(&r, ANY_TASK_EVENT, last + burst, "every result");
+	for (uint64_t t = first; t <= last + burst; t++)
+		expect_echo(&r, t, "", "quick");
+	finish(c);
+	pmp_spec_unref(spec);
+	rec_free(&r);
+}
+
 /* Tasks of a kind known to be short go to one worker in a run, up to as many as it may
  * hold of them, though another sits idle: each worker is woken once a run, not once a
  * task. Tasks of a kind not known go one each, to the idle worker first. */
@@ -2080,6 +2110,7 @@ int main(void)
 		cmocka_unit_test(test_window_grows_while_a_worker_sits_idle),
 		cmocka_unit_test(test_a_fixed_prefetch_is_kept),
 		cmocka_unit_test(test_a_short_kind_goes_out_beyond_the_share),
+		cmocka_unit_test(test_a_short_run_is_not_held_to_the_window),
 		cmocka_unit_test(test_short_tasks_go_to_one_worker_in_runs),
 		cmocka_unit_test(test_a_crash_among_short_tasks_fails_the_task_that_crashed),
 		cmocka_unit_test(test_wait_ends_on_signal_and_shutdown),

@@ -492,6 +492,46 @@ static void test_takes(void **st)
 	pmp_spec_unref(spec);
 }
 
+/* A run of short tasks: as pmp_wk_takes, but held to its cap, not to the worker's window;
+ * the bytes beyond PMP_WINDOW_START, a suspect task, the state and per-task workers still
+ * stop it. */
+static void test_takes_run(void **st)
+{
+	(void)st;
+	assert_false(pmp_wk_takes_run(NULL, 8));
+	struct pmp_task pool[3 * PMP_WINDOW_START] = {0};
+	struct pmp_worker_table t = {0};
+	pmp_spec *spec = some_spec();
+	size_t used = 0;
+	struct pmp_wk *w = pmp_workers_add(&t, spec, false);
+	struct pmp_wk *per_task = pmp_workers_add(&t, spec, true);
+	assert_false(pmp_wk_takes_run(w, 8)); /* starting */
+	ready(w, PMP_WINDOW_START);
+	ready(per_task, PMP_WINDOW_START);
+	assert_false(pmp_wk_takes_run(per_task, 8));
+	hold(w, pool, &used, PMP_WINDOW_START);
+	assert_false(pmp_wk_takes(w, 2 * PMP_WINDOW_START)); /* its window is full */
+	assert_true(pmp_wk_takes_run(w, 2 * PMP_WINDOW_START)); /* a run is not held to it */
+	assert_false(pmp_wk_takes_run(w, PMP_WINDOW_START)); /* but to its cap */
+	hold(w, pool, &used, PMP_WINDOW_START - 1);
+	assert_true(pmp_wk_takes_run(w, 2 * PMP_WINDOW_START));
+	hold(w, pool, &used, 1);
+	assert_false(pmp_wk_takes_run(w, 2 * PMP_WINDOW_START));
+	w->inflight.head->suspect = true;
+	assert_false(pmp_wk_takes_run(w, 3 * PMP_WINDOW_START));
+	w->inflight.head->suspect = false;
+	assert_true(pmp_wk_takes_run(w, 3 * PMP_WINDOW_START));
+	pool[used].bytes = PMP_WINDOW_BYTES;
+	hold(w, pool, &used, 1);
+	assert_false(pmp_wk_takes_run(w, 3 * PMP_WINDOW_START)); /* the bytes, beyond PMP_WINDOW_START */
+	w->state = PMP_W_STOPPING;
+	while (pmp_wk_drop_first(w))
+		;
+	assert_false(pmp_wk_takes_run(w, 8));
+	pmp_workers_free(&t);
+	pmp_spec_unref(spec);
+}
+
 static void test_routing_id(void **st)
 {
 	(void)st;
@@ -545,6 +585,7 @@ int main(void)
 		cmocka_unit_test(test_pick_ties_and_limit),
 		cmocka_unit_test(test_pick_next_matches_pick),
 		cmocka_unit_test(test_takes),
+		cmocka_unit_test(test_takes_run),
 		cmocka_unit_test(test_routing_id),
 		cmocka_unit_test(test_routing_id_rejects),
 	};
