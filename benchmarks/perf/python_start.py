@@ -1,5 +1,5 @@
 """What a worker's start costs beyond Python's own: N starts of each command taken in
-turns (posix_spawn, then waitpid: told of the end at once), medians and their ratio to a
+turns (posix_spawnp, then waitpid: told of the end at once), medians and their ratio to a
 bare `python3 -c pass`. Shows how much of it is loading libzmq (LD_PRELOAD) and how much
 pmp's imports, and, beside them, what a worker built on pyzmq (Debian's python3-zmq) would
 import before its first task: pyzmq alone, and with cloudpickle as executorlib's does.
@@ -7,7 +7,6 @@ With `slurm`, each command is a one-task srun step (inside salloc), as pmp's wor
 are; without the preloaded row, which would preload libzmq into srun too.
 usage: python_start.py N [slurm]   (PYTHONPATH: the pmp package, e.g. build/python)"""
 import os
-import shutil
 import statistics
 import sys
 import time
@@ -31,13 +30,12 @@ def main(n, slurm):
     }
     if slurm:
         del commands["the same, libzmq preloaded"]
-        commands = {name: ([shutil.which("srun")] + floors.srun(*argv)[1:], floors.step_env())
-                    for name, (argv, _) in commands.items()}
+        commands = {name: (floors.srun(*argv), floors.step_env()) for name, (argv, _) in commands.items()}
     seconds = {name: [] for name in commands}
     for _ in range(n):
         for name, (argv, env) in commands.items():
             t0 = time.perf_counter()
-            _, status = os.waitpid(os.posix_spawn(argv[0], argv, env), 0)
+            _, status = os.waitpid(os.posix_spawnp(argv[0], argv, env), 0)
             seconds[name].append(time.perf_counter() - t0)
             if status:
                 sys.exit(f"{name} failed: {status:#x}")
